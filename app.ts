@@ -1,0 +1,39 @@
+// The application as a Fastify plugin (no listen): server.ts and the tests
+// build it the same way.
+import fp from 'fastify-plugin'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './lib/config.js'
+import configPlugin from './plugins/config.js'
+import busPlugin from './plugins/bus.js'
+import hubPlugin from './plugins/hub.js'
+import websocketPlugin from './plugins/websocket.js'
+import lifecyclePlugin from './plugins/lifecycle.js'
+import metricsPlugin from './plugins/metrics.js'
+import staticPlugin from './plugins/static.js'
+import wsRoutes from './routes/ws.js'
+import healthRoutes from './routes/health.js'
+import roomRoutes from './routes/rooms.js'
+import metricsRoutes from './routes/metrics.js'
+
+export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(busPlugin)
+  await fastify.register(hubPlugin)
+  await fastify.register(websocketPlugin)
+  await fastify.register(lifecyclePlugin)
+  await fastify.register(metricsPlugin)
+  await fastify.register(staticPlugin)
+
+  await fastify.register(wsRoutes)
+  await fastify.register(healthRoutes)
+  await fastify.register(roomRoutes)
+  await fastify.register(metricsRoutes)
+}
+
+/** A ready-to-listen instance of the application. */
+export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const fastify = Fastify({ logger: false, ...options })
+  // Registered with fastify-plugin so its decorators (hub, lifecycle…) are visible to the caller.
+  await fastify.register(fp(app), { config })
+  return fastify
+}

@@ -1,0 +1,131 @@
+// Configuration: one zod schema over every environment variable of the
+// contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
+import { z } from 'zod'
+
+const int = (min: number, max: number, fallback: number) =>
+  z.string()
+    .trim()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected a whole number from ${min} to ${max}`).max(max, `expected a whole number from ${min} to ${max}`))
+    .optional()
+    .transform((value) => value ?? fallback)
+
+const optionalText = z.string().trim().optional().transform((value) => value === '' ? undefined : value)
+
+const origins = optionalText.transform((value, ctx) => {
+  if (value === undefined) return []
+  const list = value.split(',').map((item) => item.trim()).filter(Boolean)
+  for (const item of list) {
+    let parsed: URL
+    try {
+      parsed = new URL(item)
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected a comma-separated list of origins like https://chat.example.com, got "${item}"` })
+      return z.NEVER
+    }
+    if (parsed.origin !== item.replace(/\/$/, '')) {
+      ctx.addIssue({ code: 'custom', message: `expected an origin (scheme://host[:port], no path), got "${item}"` })
+      return z.NEVER
+    }
+  }
+  return list.map((item) => new URL(item).origin)
+})
+
+export const EnvSchema = z.object({
+  PORT: int(0, 65535, 3000),
+  HOST: optionalText.transform((value) => value ?? '0.0.0.0'),
+  REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/.+/, 'expected a redis:// or rediss:// URL').optional()),
+  NODE_ID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -').optional()),
+  ALLOWED_ORIGINS: origins,
+  BROADCAST_TOKEN: optionalText.pipe(z.string().min(16, 'expected at least 16 characters (use a long random secret)').optional()),
+  MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024, 65536),
+  MAX_TEXT_LENGTH: int(1, 1024 * 1024, 4096),
+  HISTORY_SIZE: int(1, 1_000_000, 1000),
+  HISTORY_ON_JOIN: int(0, 1_000_000, 50),
+  PING_INTERVAL_MS: int(100, 3_600_000, 25000),
+  SEND_QUEUE_MAX_BYTES: int(1024, 1024 * 1024 * 1024, 1048576),
+  RATE_LIMIT_PER_SEC: int(1, 1_000_000, 20),
+  RATE_LIMIT_BURST: int(1, 1_000_000, 40),
+  MAX_ROOMS_PER_CONNECTION: int(1, 100_000, 100),
+  PRESENCE_TTL_MS: int(1000, 3_600_000, 30000),
+  PRESENCE_BATCH_MS: int(0, 60_000, 100),
+  SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
+  READY_PROBE_MS: int(50, 600_000, 2000),
+  MAX_IDLE_ROOMS: int(0, 10_000_000, 10000)
+}).superRefine((env, ctx) => {
+  if (env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
+    ctx.addIssue({ code: 'custom', path: ['HISTORY_ON_JOIN'], message: `expected at most HISTORY_SIZE (${env.HISTORY_SIZE})` })
+  }
+})
+
+export type Env = z.infer<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  redisUrl: string | undefined
+  nodeId: string
+  allowedOrigins: string[]
+  broadcastToken: string | undefined
+  maxPayloadBytes: number
+  maxTextLength: number
+  historySize: number
+  historyOnJoin: number
+  pingIntervalMs: number
+  sendQueueMaxBytes: number
+  rateLimitPerSec: number
+  rateLimitBurst: number
+  maxRoomsPerConnection: number
+  presenceTtlMs: number
+  presenceBatchMs: number
+  shutdownGraceMs: number
+  readyProbeMs: number
+  maxIdleRooms: number
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+
+  constructor (problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** Parses the environment; throws ConfigError with one line per bad variable. */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const result = EnvSchema.safeParse(env)
+  if (!result.success) {
+    const problems = new Map<string, string>()
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? 'environment')
+      if (!problems.has(name)) problems.set(name, `${name}: ${issue.message} (got "${env[name] ?? ''}")`)
+    }
+    throw new ConfigError([...problems.values()])
+  }
+  const e = result.data
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    nodeId: e.NODE_ID ?? `node-${Math.random().toString(36).slice(2, 8)}`,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    broadcastToken: e.BROADCAST_TOKEN,
+    maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+    maxTextLength: e.MAX_TEXT_LENGTH,
+    historySize: e.HISTORY_SIZE,
+    historyOnJoin: e.HISTORY_ON_JOIN,
+    pingIntervalMs: e.PING_INTERVAL_MS,
+    sendQueueMaxBytes: e.SEND_QUEUE_MAX_BYTES,
+    rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
+    rateLimitBurst: e.RATE_LIMIT_BURST,
+    maxRoomsPerConnection: e.MAX_ROOMS_PER_CONNECTION,
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    presenceBatchMs: e.PRESENCE_BATCH_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    readyProbeMs: e.READY_PROBE_MS,
+    maxIdleRooms: e.MAX_IDLE_ROOMS
+  }
+}

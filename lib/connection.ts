@@ -1,0 +1,168 @@
+// One WebSocket connection: reads client frames, validates them and turns
+// them into hub calls; writes frames and watches its own send backlog.
+import { randomBytes } from 'node:crypto'
+import { BrokerUnavailableError } from './bus.js'
+import {
+  encodeAck, encodeError, encodeLeft, encodeWelcome,
+  type ClientFrame, type ErrorCode, type ParseResult
+} from './frames.js'
+import type { Hub, Member } from './hub.js'
+import { RATE_LIMIT_STRIKES_BEFORE_CLOSE, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
+import { TokenBucket } from './rate-limiter.js'
+import type { Stats } from './stats.js'
+
+/** The part of a `ws` WebSocket a connection uses. */
+export interface Socket {
+  readonly bufferedAmount: number
+  send (data: Buffer, options: { binary: boolean }): void
+  close (code: number, reason: string): void
+  terminate (): void
+  ping (): void
+}
+
+export interface ConnectionOptions {
+  hub: Hub
+  stats: Stats
+  parse: (raw: string) => ParseResult
+  sendQueueMaxBytes: number
+  rateLimitPerSec: number
+  rateLimitBurst: number
+}
+
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  POLICY: 1008,
+  INTERNAL_ERROR: 1011,
+  TRY_AGAIN_LATER: 1013
+} as const
+
+const TEXT_FRAME = { binary: false }
+
+export function newConnectionId (): string {
+  return randomBytes(8).toString('hex')
+}
+
+export class Connection implements Member {
+  /** Cleared by each heartbeat ping, set again by the pong. */
+  alive = true
+  private closing = false
+  private rateLimitStrikes = 0
+  private readonly bucket: TokenBucket
+  private closeTimer: NodeJS.Timeout | undefined
+
+  constructor (
+    readonly id: string,
+    readonly name: string,
+    private readonly socket: Socket,
+    private readonly options: ConnectionOptions
+  ) {
+    this.bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst)
+  }
+
+  get isClosing (): boolean {
+    return this.closing
+  }
+
+  welcome (node: string): void {
+    this.write(Buffer.from(encodeWelcome(this.id, this.name, node)))
+  }
+
+  write (frame: Buffer): void {
+    if (this.closing) return
+    this.socket.send(frame, TEXT_FRAME)
+    if (this.socket.bufferedAmount > this.options.sendQueueMaxBytes) {
+      this.options.stats.slowConsumerCloses++
+      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full')
+    }
+  }
+
+  /**
+   * Sends a close frame behind whatever is queued, so a slow reader still
+   * gets it once it reads; a peer that reads nothing is cut off after a while.
+   */
+  close (code: number, reason: string): void {
+    if (this.closing) return
+    this.closing = true
+    this.socket.close(code, reason)
+    this.closeTimer = setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_CLOSE_TIMEOUT_MS)
+    this.closeTimer.unref()
+  }
+
+  /** The socket is gone: leave every room. */
+  closed (): void {
+    this.closing = true
+    clearTimeout(this.closeTimer)
+    this.options.hub.disconnect(this)
+  }
+
+  ping (): void {
+    this.socket.ping()
+  }
+
+  terminate (): void {
+    this.closing = true
+    this.socket.terminate()
+  }
+
+  /** A frame from the client. */
+  receive (data: Buffer, isBinary: boolean): void {
+    if (this.closing) return
+    if (isBinary) {
+      this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
+      return
+    }
+    const parsed = this.options.parse(data.toString())
+    if (!parsed.ok) {
+      this.error('invalid_frame', parsed.message, parsed.ref)
+      return
+    }
+    this.dispatch(parsed.frame)
+  }
+
+  private dispatch (frame: ClientFrame): void {
+    const hub = this.options.hub
+    switch (frame.type) {
+      case 'join':
+        if (hub.join(this, frame.room, frame.since, frame.ref) === 'too_many_rooms') {
+          this.error('too_many_rooms', `a connection may be in at most ${this.options.hub.maxRoomsPerConnection} rooms; leave one first`, frame.ref)
+        }
+        return
+      case 'leave':
+        if (hub.leave(this, frame.room)) this.write(Buffer.from(encodeLeft(frame.room)))
+        else this.error('not_joined', `not in room "${frame.room}"`, frame.ref)
+        return
+      case 'send':
+        this.send(frame.room, frame.text, frame.ref)
+    }
+  }
+
+  private send (room: string, text: string, ref: string | undefined): void {
+    if (!this.bucket.take()) {
+      this.options.stats.rateLimitedFrames++
+      if (++this.rateLimitStrikes >= RATE_LIMIT_STRIKES_BEFORE_CLOSE) {
+        this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly')
+        return
+      }
+      this.error('rate_limited', `too many messages: at most ${this.options.rateLimitPerSec} per second (bursts of ${this.options.rateLimitBurst}); slow down`, ref)
+      return
+    }
+    this.rateLimitStrikes = 0
+    const hub = this.options.hub
+    if (!hub.isJoined(this, room)) {
+      this.error('not_joined', `join room "${room}" before sending to it`, ref)
+      return
+    }
+    hub.publish(this, room, text).then((message) => {
+      if (ref !== undefined) this.write(Buffer.from(encodeAck(ref, message.id)))
+    }, (error: unknown) => {
+      const reason = error instanceof BrokerUnavailableError ? error.message : 'the message could not be stored; nothing was published'
+      this.error('unavailable', reason, ref)
+    })
+  }
+
+  private error (code: ErrorCode, message: string, ref: string | undefined): void {
+    this.options.stats.errors[code]++
+    this.write(Buffer.from(encodeError(code, message, ref)))
+  }
+}

@@ -1,0 +1,111 @@
+// Single-node bus: each room's log is an in-memory ring, fan-out is a call.
+// Logs of rooms nobody here is in are kept for resumes and the history API,
+// up to `maxIdleRooms`, the least recently used forgotten first.
+import type { Bus, BusHandlers, BusHealth, ReadRequest, ReadResult } from './bus.js'
+import type { StoredMessage } from './frames.js'
+import { HistoryRing } from './history.js'
+import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
+
+interface RoomLog {
+  epoch: string
+  seq: number
+  ring: HistoryRing
+}
+
+export interface MemoryBusOptions {
+  historySize: number
+  maxIdleRooms: number
+  now?: () => number
+}
+
+export class MemoryBus implements Bus {
+  private readonly logs = new Map<string, RoomLog>()
+  private readonly subscribed = new Set<string>()
+  /** Rooms with a log but no local subscriber, least recently used first. */
+  private readonly idle = new Set<string>()
+  private handlers: BusHandlers | undefined
+  private readonly now: () => number
+
+  constructor (private readonly options: MemoryBusOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  async start (handlers: BusHandlers): Promise<void> {
+    this.handlers = handlers
+  }
+
+  publish (room: string, from: string, text: string): Promise<StoredMessage> {
+    const log = this.log(room)
+    log.seq++
+    const message: StoredMessage = { room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
+    log.ring.push(message)
+    if (this.subscribed.has(room)) this.handlers?.message(message)
+    else this.touchIdle(room)
+    return Promise.resolve(message)
+  }
+
+  read (room: string, request: ReadRequest): Promise<ReadResult> {
+    return Promise.resolve(this.readNow(room, request))
+  }
+
+  private readNow (room: string, { since, limit }: ReadRequest): ReadResult {
+    const log = this.logs.get(room)
+    if (since === undefined) return { messages: log ? log.ring.recent(limit) : [], recovered: true }
+    const position = parseMessageId(since)
+    if (log && position && position.epoch === log.epoch && position.seq <= log.seq) {
+      const messages = log.ring.after(position.seq, limit)
+      if (messages) return { messages, recovered: true }
+    }
+    return { messages: log ? log.ring.recent(limit) : [], recovered: false }
+  }
+
+  subscribe (room: string): void {
+    this.subscribed.add(room)
+    this.idle.delete(room)
+  }
+
+  unsubscribe (room: string): void {
+    this.subscribed.delete(room)
+    if (this.logs.has(room)) this.touchIdle(room)
+  }
+
+  memberJoined (): void {}
+  memberLeft (): void {}
+  publishPresence (): void {}
+
+  async remoteMembers (): Promise<string[]> {
+    return []
+  }
+
+  health (): BusHealth {
+    return { ok: true }
+  }
+
+  async close (): Promise<void> {
+    this.handlers = undefined
+  }
+
+  /** Number of room logs held (for tests and metrics). */
+  get roomLogCount (): number {
+    return this.logs.size
+  }
+
+  private log (room: string): RoomLog {
+    let log = this.logs.get(room)
+    if (!log) {
+      log = { epoch: newEpoch(), seq: 0, ring: new HistoryRing(this.options.historySize) }
+      this.logs.set(room, log)
+    }
+    return log
+  }
+
+  private touchIdle (room: string): void {
+    this.idle.delete(room)
+    this.idle.add(room)
+    while (this.idle.size > this.options.maxIdleRooms) {
+      const oldest = this.idle.values().next().value as string
+      this.idle.delete(oldest)
+      this.logs.delete(oldest)
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// Prometheus metrics. Hot-path counters are plain numbers in `stats`; they
+// are read here when scraped, so counting costs the hub an increment.
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Registry
+  }
+}
+
+export default fp(async function metricsPlugin (fastify) {
+  const { stats, hub, connections, config } = fastify
+  const registry = new Registry()
+  registry.setDefaultLabels({ node: config.nodeId })
+  collectDefaultMetrics({ register: registry })
+
+  /** A counter that mirrors a plain number kept elsewhere. */
+  function mirror (name: string, help: string, read: () => number): void {
+    let reported = 0
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect () {
+        const value = read()
+        counter.inc(value - reported)
+        reported = value
+      }
+    })
+  }
+
+  new Gauge({
+    name: 'chat_connections',
+    help: 'Open WebSocket connections',
+    registers: [registry],
+    collect () { this.set(connections.size) }
+  })
+  new Gauge({
+    name: 'chat_rooms',
+    help: 'Rooms with members on this node',
+    registers: [registry],
+    collect () { this.set(hub.roomCount) }
+  })
+  mirror('chat_messages_in_total', 'Messages accepted from clients and the HTTP API', () => stats.messagesIn)
+  mirror('chat_messages_out_total', 'Message frames written to members', () => stats.messagesOut)
+  mirror('chat_slow_consumer_closes_total', 'Connections closed with 1013 because their send queue was full', () => stats.slowConsumerCloses)
+  mirror('chat_rate_limited_frames_total', 'send frames refused by the rate limiter', () => stats.rateLimitedFrames)
+  mirror('chat_heartbeat_terminations_total', 'Connections terminated for not answering a ping', () => stats.heartbeatTerminations)
+
+  const reportedErrors = new Map<string, number>()
+  const errors: Counter<'code'> = new Counter({
+    name: 'chat_errors_total',
+    help: 'error frames sent to clients, by code',
+    labelNames: ['code'],
+    registers: [registry],
+    collect () {
+      for (const [code, value] of Object.entries(stats.errors)) {
+        errors.inc({ code }, value - (reportedErrors.get(code) ?? 0))
+        reportedErrors.set(code, value)
+      }
+    }
+  })
+
+  fastify.decorate('metrics', registry)
+}, { name: 'metrics', dependencies: ['config', 'hub', 'websocket'] })

@@ -1,0 +1,869 @@
+// Protocol client for the chat service's WebSocket API (shared/PROTOCOL.md):
+// reconnects with jittered backoff, resumes rooms with `since`, drops duplicates.
+// Plain ES module with JSDoc types: runs unchanged in browsers and in Node 20
+// (pass the `ws` package as the `WebSocket` option there).
+
+// ---------------------------------------------------------------------------
+// Wire frames
+// ---------------------------------------------------------------------------
+
+/**
+ * Error codes the server sends in an `error` frame.
+ * @typedef {'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable'} ServerErrorCode
+ */
+
+/**
+ * Codes a {@link ChatError} can carry: the server's, plus `disconnected` when the
+ * socket closed (or {@link ChatClient#close} was called) before the answer came.
+ * @typedef {ServerErrorCode | 'disconnected'} ChatErrorCode
+ */
+
+/**
+ * @typedef {object} JoinFrame
+ * @property {'join'} type
+ * @property {string} room
+ * @property {string} [since] id of the last message seen in the room; left out when none was seen
+ * @property {string} [ref]
+ */
+
+/**
+ * @typedef {object} LeaveFrame
+ * @property {'leave'} type
+ * @property {string} room
+ * @property {string} [ref]
+ */
+
+/**
+ * @typedef {object} SendFrame
+ * @property {'send'} type
+ * @property {string} room
+ * @property {string} text
+ * @property {string} [ref]
+ */
+
+/** @typedef {JoinFrame | LeaveFrame | SendFrame} ClientFrame */
+
+/**
+ * @typedef {object} WelcomeFrame
+ * @property {'welcome'} type
+ * @property {string} id connection id
+ * @property {string} name display name the server settled on (e.g. `guest-1a2b`)
+ * @property {string} node node that holds the connection
+ */
+
+/**
+ * @typedef {object} JoinedFrame
+ * @property {'joined'} type
+ * @property {string} room
+ * @property {string[]} members names in the room across all nodes, this client included
+ * @property {boolean} recovered false when `since` was unknown and recent history was sent instead
+ */
+
+/**
+ * @typedef {object} MessageFrame
+ * @property {'message'} type
+ * @property {string} room
+ * @property {string} id opaque, unique within the room
+ * @property {string} from
+ * @property {string} text
+ * @property {number} ts milliseconds since the epoch, set by the server
+ */
+
+/**
+ * @typedef {object} PresenceFrame
+ * @property {'presence'} type
+ * @property {string} room
+ * @property {string[]} joined
+ * @property {string[]} left
+ */
+
+/**
+ * @typedef {object} LeftFrame
+ * @property {'left'} type
+ * @property {string} room
+ */
+
+/**
+ * @typedef {object} AckFrame
+ * @property {'ack'} type
+ * @property {string} ref
+ * @property {string} id id of the stored message
+ */
+
+/**
+ * @typedef {object} ErrorFrame
+ * @property {'error'} type
+ * @property {ServerErrorCode} code
+ * @property {string} message human-readable reason
+ * @property {string} [ref]
+ */
+
+/** @typedef {WelcomeFrame | JoinedFrame | MessageFrame | PresenceFrame | LeftFrame | AckFrame | ErrorFrame} ServerFrame */
+
+// ---------------------------------------------------------------------------
+// Client API types
+// ---------------------------------------------------------------------------
+
+/**
+ * The part of a WebSocket this client uses; both the browser's WebSocket and
+ * the `ws` package fit it. Events are read defensively, so any object will do.
+ * @typedef {{
+ *   readonly readyState: number,
+ *   send (data: string): void,
+ *   close (code?: number, reason?: string): void,
+ *   addEventListener (type: 'open' | 'message' | 'close' | 'error', listener: (event: object) => void): void
+ * }} SocketLike
+ */
+
+/** @typedef {new (url: string) => SocketLike} SocketConstructor */
+
+/**
+ * @typedef {object} BackoffOptions
+ * @property {number} [baseMs] first retry waits up to this long (default 500)
+ * @property {number} [maxMs] cap on the wait before jitter (default 30000)
+ */
+
+/**
+ * @typedef {object} ChatClientOptions
+ * @property {string | URL} url WebSocket endpoint, e.g. `wss://chat.example/ws`
+ * @property {string} [name] display name; left out → the server assigns `guest-XXXX`
+ * @property {string} [token] connection token, when the server requires one
+ * @property {SocketConstructor} [WebSocket] WebSocket class; default `globalThis.WebSocket`
+ * @property {BackoffOptions} [backoff]
+ * @property {() => number} [random] source of jitter in [0, 1); default `Math.random`
+ * @property {number} [dedupeWindow] recent message ids remembered per room (default 1000)
+ */
+
+/**
+ * @typedef {{ state: 'idle' }
+ *   | { state: 'connecting', attempt: number }
+ *   | { state: 'online' }
+ *   | { state: 'reconnecting', delayMs: number, attempt: number, code: number, reason: string }
+ *   | { state: 'closed', code?: number, reason?: string }} ConnectionState
+ * `reconnecting.delayMs` is the wait until the next try; `attempt` counts tries
+ * since the last welcome (1 for the first retry). `closed` carries the close
+ * code when the server ended the session (1008, policy); none after `close()`.
+ */
+
+/**
+ * @typedef {object} RecoveryFailedEvent
+ * @property {string} room room whose resume got `recovered: false`: messages may be missing
+ */
+
+/**
+ * An `error` frame nothing was waiting for, or a refused re-join after a
+ * reconnect (then `room` names the room, which the client has dropped).
+ * @typedef {object} ErrorEvent
+ * @property {ServerErrorCode} code
+ * @property {string} message
+ * @property {string} [ref]
+ * @property {string} [room]
+ */
+
+/**
+ * Events of {@link ChatClient}, by name, with the payload their listeners get.
+ * @typedef {object} ChatClientEvents
+ * @property {ConnectionState} state
+ * @property {WelcomeFrame} welcome
+ * @property {JoinedFrame} joined
+ * @property {MessageFrame} message a new message (duplicates are dropped)
+ * @property {PresenceFrame} presence
+ * @property {LeftFrame} left
+ * @property {ErrorEvent} error
+ * @property {RecoveryFailedEvent} recovery-failed
+ */
+
+/** @typedef {keyof ChatClientEvents} ChatClientEventName */
+
+/**
+ * @template {ChatClientEventName} K
+ * @typedef {(payload: ChatClientEvents[K]) => void} Listener
+ */
+
+/**
+ * @typedef {object} SendResult
+ * @property {string} id id the server gave the message
+ */
+
+/**
+ * @typedef {object} RoomState
+ * @property {string} name
+ * @property {boolean} joined a `joined` arrived on the current connection
+ * @property {string} [lastId] id of the last message seen
+ * @property {Set<string>} recentIds bounded, oldest first
+ * @property {Map<string, number>} members name → number of connections
+ * @property {JoinedFrame} [joinedFrame] last `joined` received
+ * @property {Array<Waiter<JoinedFrame>>} waiters `join()` calls waiting for `joined`
+ */
+
+/**
+ * @template T
+ * @typedef {object} Waiter
+ * @property {(value: T) => void} resolve
+ * @property {(error: ChatError) => void} reject
+ */
+
+/**
+ * @typedef {{ kind: 'join', room: string }
+ *   | { kind: 'leave', room: string, waiter: Waiter<void> }
+ *   | { kind: 'send', room: string, waiter: Waiter<SendResult> }} Pending
+ */
+
+const SERVER_ERROR_CODES = new Set(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable'])
+const OPEN = 1
+const CLOSE_NORMAL = 1000
+const CLOSE_POLICY = 1008
+const DEFAULT_BASE_MS = 500
+const DEFAULT_MAX_MS = 30_000
+const DEFAULT_DEDUPE_WINDOW = 1000
+
+/** An error from the service (its `code`), or `disconnected`. */
+export class ChatError extends Error {
+  /**
+   * @param {ChatErrorCode} code
+   * @param {string} message
+   * @param {{ ref?: string, room?: string }} [details]
+   */
+  constructor (code, message, details = {}) {
+    super(message)
+    this.name = 'ChatError'
+    /** @type {ChatErrorCode} */
+    this.code = code
+    /** @type {string | undefined} */
+    this.ref = details.ref
+    /** @type {string | undefined} */
+    this.room = details.room
+  }
+}
+
+export class ChatClient {
+  /** @type {string} */
+  #url
+  /** @type {string | undefined} */
+  #name
+  /** @type {string | undefined} */
+  #token
+  /** @type {SocketConstructor} */
+  #WebSocket
+  /** @type {number} */
+  #baseMs
+  /** @type {number} */
+  #maxMs
+  /** @type {() => number} */
+  #random
+  /** @type {number} */
+  #dedupeWindow
+
+  /** @type {ConnectionState} */
+  #state = { state: 'idle' }
+  /** @type {SocketLike | undefined} */
+  #socket
+  /** @type {WelcomeFrame | undefined} */
+  #welcome
+  /** Tries since the last welcome; the exponent of the backoff. */
+  #attempt = 0
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #retryTimer
+  #refSeq = 0
+  /** @type {Map<string, RoomState>} rooms wanted, in join order */
+  #rooms = new Map()
+  /** @type {Map<string, Pending>} requests of the current connection, by ref */
+  #pending = new Map()
+  /** @type {{ [K in ChatClientEventName]: Set<Listener<K>> }} */
+  #listeners = {
+    state: new Set(),
+    welcome: new Set(),
+    joined: new Set(),
+    message: new Set(),
+    presence: new Set(),
+    left: new Set(),
+    error: new Set(),
+    'recovery-failed': new Set()
+  }
+
+  /** @param {ChatClientOptions} options */
+  constructor (options) {
+    this.#url = String(options.url)
+    this.#name = options.name
+    this.#token = options.token
+    const Ctor = options.WebSocket ?? /** @type {{ WebSocket?: SocketConstructor }} */ (/** @type {unknown} */ (globalThis)).WebSocket
+    if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass the `WebSocket` option')
+    this.#WebSocket = Ctor
+    this.#baseMs = options.backoff?.baseMs ?? DEFAULT_BASE_MS
+    this.#maxMs = options.backoff?.maxMs ?? DEFAULT_MAX_MS
+    this.#random = options.random ?? Math.random
+    this.#dedupeWindow = options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW
+  }
+
+  // -- events ---------------------------------------------------------------
+
+  /**
+   * Adds a listener; returns a function that removes it.
+   * @template {ChatClientEventName} K
+   * @param {K} type
+   * @param {Listener<K>} listener
+   * @returns {() => void}
+   */
+  on (type, listener) {
+    this.#listeners[type].add(listener)
+    return () => this.off(type, listener)
+  }
+
+  /**
+   * @template {ChatClientEventName} K
+   * @param {K} type
+   * @param {Listener<K>} listener
+   * @returns {void}
+   */
+  off (type, listener) {
+    this.#listeners[type].delete(listener)
+  }
+
+  /**
+   * @template {ChatClientEventName} K
+   * @param {K} type
+   * @param {ChatClientEvents[K]} payload
+   * @returns {void}
+   */
+  #emit (type, payload) {
+    for (const listener of [...this.#listeners[type]]) {
+      try {
+        listener(payload)
+      } catch (err) {
+        // A failing listener must not leave the client half-updated; surface it
+        // the way EventTarget does, as an uncaught error outside this call.
+        queueMicrotask(() => { throw err })
+      }
+    }
+  }
+
+  // -- read-only views ------------------------------------------------------
+
+  /** @returns {ConnectionState} */
+  get state () { return this.#state }
+
+  /** @returns {WelcomeFrame | undefined} the welcome of the current connection */
+  get welcome () { return this.#welcome }
+
+  /** @returns {string | undefined} the name asked for (the server's choice is in `welcome.name`) */
+  get name () { return this.#name }
+
+  /** @returns {string[]} rooms joined or being joined, in join order */
+  rooms () { return [...this.#rooms.keys()] }
+
+  /**
+   * @param {string} room
+   * @returns {boolean} whether the server confirmed the join on the current connection
+   */
+  isJoined (room) { return this.#rooms.get(room)?.joined ?? false }
+
+  /**
+   * @param {string} room
+   * @returns {Map<string, number>} member name → number of its connections in the room (a copy)
+   */
+  members (room) { return new Map(this.#rooms.get(room)?.members) }
+
+  /**
+   * @param {string} room
+   * @returns {string | undefined} id of the last message seen in the room
+   */
+  lastMessageId (room) { return this.#rooms.get(room)?.lastId }
+
+  // -- connection -----------------------------------------------------------
+
+  /**
+   * Opens the connection (no-op while connecting or online). Rooms kept from
+   * before a `close()` are joined again, resuming after their last message.
+   * @returns {void}
+   */
+  connect () {
+    const current = this.#state.state
+    if (current === 'connecting' || current === 'online' || current === 'reconnecting') return
+    this.#attempt = 0
+    this.#open()
+  }
+
+  /**
+   * Closes for good: no reconnect. Pending sends and joins reject with
+   * `disconnected`; the rooms are kept for a later `connect()`.
+   * @returns {void}
+   */
+  close () {
+    this.#clearRetry()
+    this.#dropSocket(CLOSE_NORMAL, 'client closed')
+    this.#failWaiters('client closed')
+    this.#setState({ state: 'closed' })
+  }
+
+  /**
+   * Reconnects at once if a reconnect is scheduled (e.g. a "retry now" button).
+   * @returns {void}
+   */
+  retryNow () {
+    if (this.#state.state !== 'reconnecting') return
+    this.#clearRetry()
+    this.#open()
+  }
+
+  /**
+   * Changes the display name. The name is fixed per connection, so an open
+   * connection is replaced by a new one; rooms resume where they were.
+   * @param {string | undefined} name undefined → the server assigns one
+   * @returns {void}
+   */
+  setName (name) {
+    if (name === this.#name) return
+    this.#name = name
+    const current = this.#state.state
+    if (current === 'idle' || current === 'closed') return
+    this.#clearRetry()
+    this.#dropSocket(CLOSE_NORMAL, 'changing name')
+    this.#attempt = 0
+    this.#open()
+  }
+
+  /** @returns {string} */
+  #socketUrl () {
+    const url = new URL(this.#url)
+    if (this.#name !== undefined) url.searchParams.set('name', this.#name)
+    if (this.#token !== undefined) url.searchParams.set('token', this.#token)
+    return url.toString()
+  }
+
+  /** @returns {void} */
+  #open () {
+    this.#setState({ state: 'connecting', attempt: this.#attempt })
+    /** @type {SocketLike} */
+    let socket
+    try {
+      socket = new this.#WebSocket(this.#socketUrl())
+    } catch (err) {
+      // A bad URL never gets better: report it instead of retrying forever.
+      this.#setState({ state: 'closed', reason: err instanceof Error ? err.message : String(err) })
+      throw err
+    }
+    this.#socket = socket
+    // Every handler checks it still belongs to the current socket: a replaced
+    // socket's late events must not touch the new connection's state.
+    socket.addEventListener('message', (event) => {
+      if (this.#socket !== socket) return
+      const data = 'data' in event ? event.data : undefined
+      if (typeof data !== 'string') return
+      const frame = parseServerFrame(data)
+      if (frame !== undefined) this.#handle(frame)
+    })
+    socket.addEventListener('close', (event) => {
+      if (this.#socket !== socket) return
+      const code = 'code' in event && typeof event.code === 'number' ? event.code : 1006
+      const reason = 'reason' in event && typeof event.reason === 'string' ? event.reason : ''
+      this.#onClose(code, reason)
+    })
+    // Errors are always followed by `close`, which does the work.
+    socket.addEventListener('error', () => {})
+  }
+
+  /**
+   * Forgets the current socket (its late events are ignored) and closes it.
+   * @param {number} code
+   * @param {string} reason
+   * @returns {void}
+   */
+  #dropSocket (code, reason) {
+    const socket = this.#socket
+    this.#socket = undefined
+    this.#welcome = undefined
+    this.#endConnection()
+    if (socket === undefined) return
+    try {
+      socket.close(code, reason)
+    } catch {
+      // Closing a socket that is still connecting throws in some implementations.
+    }
+  }
+
+  /**
+   * Resets what belonged to one connection: pending requests fail with
+   * `disconnected`; join waiters stay, the room will be joined again.
+   * @returns {void}
+   */
+  #endConnection () {
+    const pending = [...this.#pending.values()]
+    this.#pending.clear()
+    for (const room of this.#rooms.values()) room.joined = false
+    for (const request of pending) {
+      if (request.kind !== 'join') {
+        request.waiter.reject(new ChatError('disconnected', 'connection closed before the server answered', { room: request.room }))
+      }
+    }
+  }
+
+  /**
+   * @param {string} reason
+   * @returns {void}
+   */
+  #failWaiters (reason) {
+    for (const room of this.#rooms.values()) {
+      const waiters = room.waiters
+      room.waiters = []
+      for (const waiter of waiters) waiter.reject(new ChatError('disconnected', reason, { room: room.name }))
+    }
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   * @returns {void}
+   */
+  #onClose (code, reason) {
+    this.#socket = undefined
+    this.#welcome = undefined
+    this.#endConnection()
+    if (code === CLOSE_POLICY) {
+      // Origin, auth or abuse: trying again would only be refused again.
+      this.#failWaiters(`closed by the server (${code}${reason === '' ? '' : `: ${reason}`})`)
+      this.#setState({ state: 'closed', code, reason })
+      return
+    }
+    const delayMs = this.#random() * Math.min(this.#maxMs, this.#baseMs * 2 ** this.#attempt)
+    this.#attempt++
+    this.#setState({ state: 'reconnecting', delayMs, attempt: this.#attempt, code, reason })
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      this.#open()
+    }, delayMs)
+  }
+
+  /** @returns {void} */
+  #clearRetry () {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
+
+  /**
+   * @param {ConnectionState} state
+   * @returns {void}
+   */
+  #setState (state) {
+    this.#state = state
+    this.#emit('state', state)
+  }
+
+  // -- requests -------------------------------------------------------------
+
+  /**
+   * @param {ClientFrame} frame
+   * @returns {boolean} whether the frame was handed to an open socket
+   */
+  #sendFrame (frame) {
+    const socket = this.#socket
+    if (socket === undefined || this.#welcome === undefined || socket.readyState !== OPEN) return false
+    socket.send(JSON.stringify(frame))
+    return true
+  }
+
+  /** @returns {string} */
+  #nextRef () {
+    this.#refSeq++
+    return `c${this.#refSeq}`
+  }
+
+  /**
+   * Joins a room (or keeps it wanted until online). Resolves on `joined`;
+   * rejects with the server's error (the room is then dropped), or with
+   * `disconnected` on `close()` / a policy close. Joining a room already joined
+   * resolves with its last `joined` frame.
+   * @param {string} room
+   * @returns {Promise<JoinedFrame>}
+   */
+  join (room) {
+    const existing = this.#rooms.get(room)
+    if (existing?.joined === true && existing.joinedFrame !== undefined) return Promise.resolve(existing.joinedFrame)
+    /** @type {RoomState} */
+    const state = existing ?? {
+      name: room,
+      joined: false,
+      recentIds: new Set(),
+      members: new Map(),
+      waiters: []
+    }
+    const promise = new Promise((resolve, reject) => { state.waiters.push({ resolve, reject }) })
+    if (existing === undefined) {
+      this.#rooms.set(room, state)
+      this.#sendJoin(state)
+    }
+    return promise
+  }
+
+  /**
+   * @param {RoomState} room
+   * @returns {void}
+   */
+  #sendJoin (room) {
+    const ref = this.#nextRef()
+    /** @type {JoinFrame} */
+    const frame = { type: 'join', room: room.name, ref }
+    // `since` is left out, never null, when nothing was seen yet.
+    if (room.lastId !== undefined) frame.since = room.lastId
+    if (this.#sendFrame(frame)) this.#pending.set(ref, { kind: 'join', room: room.name })
+  }
+
+  /**
+   * Leaves a room: it is forgotten at once (no more events, no re-join).
+   * Resolves on `left`, or at once when offline.
+   * @param {string} room
+   * @returns {Promise<void>}
+   */
+  leave (room) {
+    const state = this.#rooms.get(room)
+    if (state === undefined) return Promise.resolve()
+    this.#rooms.delete(room)
+    for (const waiter of state.waiters) waiter.reject(new ChatError('disconnected', 'left the room before joining it', { room }))
+    const ref = this.#nextRef()
+    return new Promise((resolve, reject) => {
+      if (this.#sendFrame({ type: 'leave', room, ref })) {
+        this.#pending.set(ref, { kind: 'leave', room, waiter: { resolve, reject } })
+      } else {
+        resolve()
+      }
+    })
+  }
+
+  /**
+   * Posts `text` to a joined room. Resolves with the stored message's id on
+   * `ack`; rejects with a {@link ChatError} carrying the server's code
+   * (`rate_limited`, `invalid_frame`, `not_joined`, `unavailable`, ...) or
+   * `disconnected` when not online or the socket closed before the answer.
+   * Nothing is retried: after `disconnected` the message may or may not have
+   * been stored.
+   * @param {string} room
+   * @param {string} text
+   * @returns {Promise<SendResult>}
+   */
+  send (room, text) {
+    const ref = this.#nextRef()
+    return new Promise((resolve, reject) => {
+      if (this.#sendFrame({ type: 'send', room, text, ref })) {
+        this.#pending.set(ref, { kind: 'send', room, waiter: { resolve, reject } })
+      } else {
+        reject(new ChatError('disconnected', 'not connected', { ref, room }))
+      }
+    })
+  }
+
+  // -- incoming frames ------------------------------------------------------
+
+  /**
+   * @param {ServerFrame} frame
+   * @returns {void}
+   */
+  #handle (frame) {
+    switch (frame.type) {
+      case 'welcome': return this.#onWelcome(frame)
+      case 'joined': return this.#onJoined(frame)
+      case 'message': return this.#onMessage(frame)
+      case 'presence': return this.#onPresence(frame)
+      case 'left': return this.#onLeft(frame)
+      case 'ack': return this.#onAck(frame)
+      case 'error': return this.#onError(frame)
+    }
+  }
+
+  /**
+   * @param {WelcomeFrame} frame
+   * @returns {void}
+   */
+  #onWelcome (frame) {
+    this.#welcome = frame
+    this.#attempt = 0
+    this.#emit('welcome', frame)
+    this.#setState({ state: 'online' })
+    for (const room of this.#rooms.values()) this.#sendJoin(room)
+  }
+
+  /**
+   * @param {JoinedFrame} frame
+   * @returns {void}
+   */
+  #onJoined (frame) {
+    const room = this.#rooms.get(frame.room)
+    if (room === undefined) return
+    for (const [ref, request] of this.#pending) {
+      if (request.kind === 'join' && request.room === frame.room) { this.#pending.delete(ref); break }
+    }
+    const resumed = room.lastId !== undefined
+    room.joined = true
+    room.joinedFrame = frame
+    room.members = countNames(frame.members)
+    const waiters = room.waiters
+    room.waiters = []
+    this.#emit('joined', frame)
+    for (const waiter of waiters) waiter.resolve(frame)
+    if (resumed && !frame.recovered) this.#emit('recovery-failed', { room: frame.room })
+  }
+
+  /**
+   * @param {MessageFrame} frame
+   * @returns {void}
+   */
+  #onMessage (frame) {
+    const room = this.#rooms.get(frame.room)
+    if (room === undefined) return
+    if (room.recentIds.has(frame.id)) return
+    room.recentIds.add(frame.id)
+    if (room.recentIds.size > this.#dedupeWindow) {
+      // Sets iterate in insertion order: the first id is the oldest.
+      const oldest = room.recentIds.values().next().value
+      if (oldest !== undefined) room.recentIds.delete(oldest)
+    }
+    room.lastId = frame.id
+    this.#emit('message', frame)
+  }
+
+  /**
+   * @param {PresenceFrame} frame
+   * @returns {void}
+   */
+  #onPresence (frame) {
+    const room = this.#rooms.get(frame.room)
+    if (room === undefined || !room.joined) return
+    for (const name of frame.joined) room.members.set(name, (room.members.get(name) ?? 0) + 1)
+    for (const name of frame.left) {
+      const count = room.members.get(name) ?? 0
+      if (count <= 1) room.members.delete(name)
+      else room.members.set(name, count - 1)
+    }
+    this.#emit('presence', frame)
+  }
+
+  /**
+   * @param {LeftFrame} frame
+   * @returns {void}
+   */
+  #onLeft (frame) {
+    for (const [ref, request] of this.#pending) {
+      if (request.kind === 'leave' && request.room === frame.room) {
+        this.#pending.delete(ref)
+        request.waiter.resolve()
+        break
+      }
+    }
+    this.#emit('left', frame)
+  }
+
+  /**
+   * @param {AckFrame} frame
+   * @returns {void}
+   */
+  #onAck (frame) {
+    const request = this.#pending.get(frame.ref)
+    if (request?.kind !== 'send') return
+    this.#pending.delete(frame.ref)
+    request.waiter.resolve({ id: frame.id })
+  }
+
+  /**
+   * @param {ErrorFrame} frame
+   * @returns {void}
+   */
+  #onError (frame) {
+    const request = frame.ref === undefined ? undefined : this.#pending.get(frame.ref)
+    if (request === undefined || frame.ref === undefined) {
+      this.#emit('error', { code: frame.code, message: frame.message, ...(frame.ref === undefined ? {} : { ref: frame.ref }) })
+      return
+    }
+    this.#pending.delete(frame.ref)
+    const error = new ChatError(frame.code, frame.message, { ref: frame.ref, room: request.room })
+    if (request.kind !== 'join') {
+      request.waiter.reject(error)
+      return
+    }
+    // A refused join drops the room; whoever asked for it hears why.
+    const room = this.#rooms.get(request.room)
+    if (room === undefined) return
+    this.#rooms.delete(request.room)
+    if (room.waiters.length === 0) {
+      this.#emit('error', { code: frame.code, message: frame.message, ref: frame.ref, room: request.room })
+    }
+    for (const waiter of room.waiters) waiter.reject(error)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------
+
+/**
+ * @param {string[]} names
+ * @returns {Map<string, number>}
+ */
+function countNames (names) {
+  /** @type {Map<string, number>} */
+  const counts = new Map()
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1)
+  return counts
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is string[]}
+ */
+function isStringArray (value) {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string')
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is ServerErrorCode}
+ */
+function isServerErrorCode (value) {
+  return typeof value === 'string' && SERVER_ERROR_CODES.has(value)
+}
+
+/**
+ * Checks a server frame's shape; anything outside the contract is dropped
+ * (undefined) rather than trusted.
+ * @param {string} data
+ * @returns {ServerFrame | undefined}
+ */
+export function parseServerFrame (data) {
+  /** @type {unknown} */
+  let value
+  try {
+    value = JSON.parse(data)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+  /** @type {Record<string, unknown>} */
+  const f = { ...value }
+  const { type, room, id, name, node, members, recovered, from, text, ts, joined, left, ref, code, message } = f
+  switch (type) {
+    case 'welcome':
+      if (typeof id === 'string' && typeof name === 'string' && typeof node === 'string') return { type, id, name, node }
+      return undefined
+    case 'joined':
+      if (typeof room === 'string' && isStringArray(members) && typeof recovered === 'boolean') return { type, room, members, recovered }
+      return undefined
+    case 'message':
+      if (typeof room === 'string' && typeof id === 'string' && typeof from === 'string' && typeof text === 'string' && typeof ts === 'number') {
+        return { type, room, id, from, text, ts }
+      }
+      return undefined
+    case 'presence':
+      if (typeof room === 'string' && isStringArray(joined) && isStringArray(left)) return { type, room, joined, left }
+      return undefined
+    case 'left':
+      if (typeof room === 'string') return { type, room }
+      return undefined
+    case 'ack':
+      if (typeof ref === 'string' && typeof id === 'string') return { type, ref, id }
+      return undefined
+    case 'error':
+      if (!isServerErrorCode(code) || typeof message !== 'string') return undefined
+      if (ref === undefined) return { type, code, message }
+      if (typeof ref === 'string') return { type, code, message, ref }
+      return undefined
+    default:
+      return undefined
+  }
+}

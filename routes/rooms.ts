@@ -1,0 +1,125 @@
+// Back-office HTTP API: POST /rooms/:id/broadcast and GET /rooms/:id/messages,
+// both behind the bearer token.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { BrokerUnavailableError } from '../lib/bus.js'
+import { codePointLength, ROOM_PATTERN, type StoredMessage } from '../lib/frames.js'
+import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from '../lib/limits.js'
+import type { BroadcastResult } from '../plugins/bus.js'
+
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/
+
+/** An HTTP 400 naming the field at fault. */
+class FieldError extends Error {
+  constructor (readonly field: string, message: string) {
+    super(message)
+  }
+}
+
+/** Tokens are hashed to one length first, so comparing them takes constant time. */
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+function publicMessage ({ room, id, from, text, ts }: StoredMessage) {
+  return { room, id, from, text, ts }
+}
+
+export default async function roomRoutes (fastify: FastifyInstance) {
+  const { config, hub, bus, idempotency } = fastify
+  const token = config.broadcastToken
+  const expectedDigest = token === undefined ? undefined : digest(token)
+
+  const BroadcastBody = z.strictObject({
+    text: z.string({ error: 'expected a string' }).refine((text) => {
+      const length = codePointLength(text)
+      return length >= 1 && length <= config.maxTextLength
+    }, `expected 1-${config.maxTextLength} characters`),
+    from: z.string({ error: 'expected a string' })
+      .refine((from) => { const length = codePointLength(from.trim()); return length >= 1 && length <= 32 }, 'expected 1-32 characters')
+      .refine((from) => !/\p{Cc}/u.test(from), 'expected no control characters')
+      .optional()
+  }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
+
+  const HistoryQuery = z.strictObject({
+    since: z.string().min(1, 'expected a message id').max(128, 'expected a message id').optional(),
+    limit: z.string().regex(/^\d+$/, 'expected a whole number').transform(Number)
+      .pipe(z.number().int().min(1, `expected 1-${HISTORY_API_MAX_LIMIT}`).max(HISTORY_API_MAX_LIMIT, `expected 1-${HISTORY_API_MAX_LIMIT}`))
+      .optional()
+  })
+
+  // Authentication runs before the body is read: an anonymous caller learns nothing else.
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (expectedDigest === undefined) {
+      return reply.code(403).send({
+        error: 'Forbidden',
+        message: 'the broadcast and history API is disabled; set BROADCAST_TOKEN to a secret of at least 16 characters to enable it'
+      })
+    }
+    const header = request.headers.authorization
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : undefined
+    if (given === undefined || !timingSafeEqual(digest(given), expectedDigest)) {
+      return reply.code(401).header('WWW-Authenticate', 'Bearer').send({
+        error: 'Unauthorized',
+        message: given === undefined ? 'missing "Authorization: Bearer <token>" header' : 'wrong token'
+      })
+    }
+  })
+
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof FieldError) {
+      return reply.code(400).send({ error: 'Bad Request', field: error.field, message: error.message })
+    }
+    if (error instanceof BrokerUnavailableError) {
+      return reply.code(503).send({ error: 'Service Unavailable', message: error.message })
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: 'Payload Too Large', message: `the body must be at most ${BROADCAST_BODY_LIMIT_BYTES} bytes` })
+    }
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: 'Bad Request', field: 'body', message: error.message })
+    }
+    request.log.error(error)
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'unexpected error' })
+  })
+
+  function roomParam (request: FastifyRequest): string {
+    const room = (request.params as { id: string }).id
+    if (!ROOM_PATTERN.test(room)) throw new FieldError('room', 'room id must be 1-64 characters of A-Z a-z 0-9 _ - . :')
+    return room
+  }
+
+  function fieldOf (error: z.ZodError, fallback: string): FieldError {
+    const issue = error.issues[0]
+    const field = issue?.path.length ? issue.path.join('.') : fallback
+    const message = issue?.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue?.message ?? 'invalid'
+    return new FieldError(field, message)
+  }
+
+  fastify.post('/rooms/:id/broadcast', { bodyLimit: BROADCAST_BODY_LIMIT_BYTES }, async (request, reply) => {
+    const room = roomParam(request)
+    const key = request.headers['idempotency-key']
+    if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
+      throw new FieldError('Idempotency-Key', 'Idempotency-Key must be 1-128 printable ASCII characters')
+    }
+    // Validation is part of the work: a repeat of a stored key gets the first
+    // answer whatever its own body says, and a first call that fails stores nothing.
+    const work = async (): Promise<BroadcastResult> => {
+      const body = BroadcastBody.safeParse(request.body ?? undefined)
+      if (!body.success) throw fieldOf(body.error, 'body')
+      const message = await hub.broadcast(room, body.data.from?.trim() ?? 'system', body.data.text)
+      return { id: message.id, room, ts: message.ts }
+    }
+    const result = key === undefined ? await work() : await idempotency.run(room, key, work)
+    return reply.code(202).send(result)
+  })
+
+  fastify.get('/rooms/:id/messages', async (request) => {
+    const room = roomParam(request)
+    const query = HistoryQuery.safeParse(request.query)
+    if (!query.success) throw fieldOf(query.error, 'query')
+    const result = await bus.read(room, { since: query.data.since, limit: query.data.limit ?? HISTORY_API_DEFAULT_LIMIT })
+    return { messages: result.messages.map(publicMessage), recovered: result.recovered }
+  })
+}

@@ -1,0 +1,90 @@
+// GET /ws: checks the upgrade request (shutdown, origin, name), then hands
+// the socket to a Connection. Other methods get 405, plain GETs 426.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Connection, newConnectionId } from '../lib/connection.js'
+import { codePointLength, createFrameParser } from '../lib/frames.js'
+import { randomInt } from 'node:crypto'
+
+const CONTROL_CHARACTERS = /\p{Cc}/u
+
+/** The display name asked for, a generated guest name, or an error message. */
+export function resolveName (raw: unknown): { name: string } | { error: string } {
+  if (raw === undefined) return { name: `guest-${randomInt(0, 0x10000).toString(16).padStart(4, '0')}` }
+  if (typeof raw !== 'string') return { error: 'name must be given once' }
+  const name = raw.trim()
+  const length = codePointLength(name)
+  if (length < 1 || length > 32) return { error: 'name must be 1-32 characters after trimming' }
+  if (CONTROL_CHARACTERS.test(name)) return { error: 'name must not contain control characters' }
+  return { name }
+}
+
+function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return true
+  let parsed: URL
+  try {
+    parsed = new URL(origin)
+  } catch {
+    return false
+  }
+  if (parsed.host === request.headers.host) return true
+  return allowed.includes(parsed.origin)
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    chatName: string
+  }
+}
+
+export default async function wsRoutes (fastify: FastifyInstance) {
+  const { config, hub, stats, connections, lifecycle } = fastify
+  const parse = createFrameParser(config.maxTextLength)
+  fastify.decorateRequest('chatName', '')
+
+  fastify.route({
+    method: 'GET',
+    url: '/ws',
+    async preValidation (request, reply) {
+      if (!request.ws) return
+      if (lifecycle.draining) {
+        return reply.code(503).send({ error: 'Service Unavailable', message: 'server is shutting down; connect to another node' })
+      }
+      if (!originAllowed(request, config.allowedOrigins)) {
+        return reply.code(403).send({ error: 'Forbidden', message: `origin ${request.headers.origin} is not allowed; add it to ALLOWED_ORIGINS` })
+      }
+      const resolved = resolveName((request.query as Record<string, unknown>).name)
+      if ('error' in resolved) return reply.code(400).send({ error: 'Bad Request', field: 'name', message: resolved.error })
+      request.chatName = resolved.name
+    },
+    handler (_request, reply) {
+      return reply.code(426).header('Upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'GET /ws must be a WebSocket upgrade' })
+    },
+    wsHandler (socket, request) {
+      const connection = new Connection(newConnectionId(), request.chatName, socket, {
+        hub,
+        stats,
+        parse,
+        sendQueueMaxBytes: config.sendQueueMaxBytes,
+        rateLimitPerSec: config.rateLimitPerSec,
+        rateLimitBurst: config.rateLimitBurst
+      })
+      connections.add(connection)
+      socket.on('message', (data, isBinary) => connection.receive(data as Buffer, isBinary))
+      socket.on('pong', () => { connection.alive = true })
+      socket.on('close', () => {
+        connections.delete(connection)
+        connection.closed()
+      })
+      connection.welcome(config.nodeId)
+    }
+  })
+
+  fastify.route({
+    method: ['POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/ws',
+    handler (_request, reply) {
+      return reply.code(405).header('Allow', 'GET').send({ error: 'Method Not Allowed', message: '/ws accepts only GET (a WebSocket upgrade)' })
+    }
+  })
+}

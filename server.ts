@@ -1,0 +1,48 @@
+// Process entry point: reads the configuration, listens, and shuts down
+// gracefully on SIGTERM/SIGINT (PROTOCOL §5).
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './lib/config.js'
+
+function readConfig (): Config {
+  try {
+    return loadConfig(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`invalid configuration: ${problem}\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+}
+
+const config = readConfig()
+const app = await buildApp(config, {
+  logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  // Upgraded sockets are closed by the drain; plain HTTP keep-alives may linger.
+  forceCloseConnections: true
+})
+
+let stopping = false
+async function shutdown (signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  app.log.info({ signal }, 'shutting down')
+  // Safety net: never outlive the grace period by much.
+  setTimeout(() => {
+    app.log.error('shutdown took too long; exiting')
+    process.exit(1)
+  }, config.shutdownGraceMs + 5000).unref()
+  await app.lifecycle.drain()
+  await app.close()
+  app.log.info('stopped')
+}
+
+process.once('SIGTERM', () => { shutdown('SIGTERM').catch((error) => { app.log.error(error); process.exit(1) }) })
+process.once('SIGINT', () => { shutdown('SIGINT').catch((error) => { app.log.error(error); process.exit(1) }) })
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (error) {
+  app.log.error(error)
+  process.exit(1)
+}
