@@ -30,18 +30,13 @@ export default fp(async function metricsPlugin (fastify) {
     })
   }
 
-  new Gauge({
-    name: 'chat_connections',
-    help: 'Open WebSocket connections',
-    registers: [registry],
-    collect () { this.set(connections.size) }
-  })
-  new Gauge({
-    name: 'chat_rooms',
-    help: 'Rooms with members on this node',
-    registers: [registry],
-    collect () { this.set(hub.roomCount) }
-  })
+  /** A gauge read when scraped. */
+  function gauge (name: string, help: string, read: () => number): void {
+    registry.registerMetric(new Gauge({ name, help, registers: [], collect () { this.set(read()) } }))
+  }
+
+  gauge('chat_connections', 'Open WebSocket connections', () => connections.size)
+  gauge('chat_rooms', 'Rooms with members on this node', () => hub.roomCount)
   mirror('chat_messages_in_total', 'Messages accepted from clients and the HTTP API', () => stats.messagesIn)
   mirror('chat_messages_out_total', 'Message frames written to members', () => stats.messagesOut)
   mirror('chat_slow_consumer_closes_total', 'Connections closed with 1013 because their send queue was full', () => stats.slowConsumerCloses)

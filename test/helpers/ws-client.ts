@@ -1,0 +1,111 @@
+// A test WebSocket client over a real socket: records every frame and close,
+// and waits for them with a bounded timeout.
+import WebSocket from 'ws'
+
+export interface Frame {
+  type: string
+  [field: string]: unknown
+}
+
+const DEFAULT_TIMEOUT_MS = 5000
+
+export class TestClient {
+  readonly frames: Frame[] = []
+  closeCode: number | undefined
+  closeReason = ''
+  private waiters: Array<() => void> = []
+  readonly closed: Promise<{ code: number, reason: string }>
+
+  constructor (readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()) as Frame)
+      this.wake()
+    })
+    this.closed = new Promise((resolve) => {
+      socket.on('close', (code, reason) => {
+        this.closeCode = code
+        this.closeReason = reason.toString()
+        this.wake()
+        resolve({ code, reason: this.closeReason })
+      })
+    })
+    socket.on('error', () => {})
+  }
+
+  /** Opens a connection; rejects with the HTTP status if the upgrade is refused. */
+  static connect (url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, options)
+      const client = new TestClient(socket)
+      socket.once('open', () => resolve(client))
+      socket.once('unexpected-response', (_request, response) => {
+        reject(Object.assign(new Error(`upgrade refused with ${response.statusCode}`), { statusCode: response.statusCode }))
+        socket.terminate()
+      })
+      socket.once('error', reject)
+    })
+  }
+
+  send (frame: unknown): void {
+    this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+
+  /** Frames of one type received so far. */
+  ofType (type: string): Frame[] {
+    return this.frames.filter((frame) => frame.type === type)
+  }
+
+  /** Waits until `predicate` holds over the frames received so far. */
+  async until (predicate: (frames: Frame[]) => boolean, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate(this.frames)) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.frames.slice(-5))}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
+  /** Waits for the first frame (after `from`) matching `match`, and returns it. */
+  async next (match: (frame: Frame) => boolean, what: string, from = 0, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame> {
+    let found: Frame | undefined
+    await this.until((frames) => (found = frames.slice(from).find(match)) !== undefined, what, timeoutMs)
+    return found as Frame
+  }
+
+  /** Joins and waits for `joined`. */
+  async join (room: string, since?: string): Promise<Frame> {
+    const from = this.frames.length
+    this.send(since === undefined ? { type: 'join', room } : { type: 'join', room, since })
+    return this.next((frame) => frame.type === 'joined' && frame.room === room, `joined ${room}`, from)
+  }
+
+  /** Messages received in `room`, in arrival order. */
+  messages (room: string): Frame[] {
+    return this.frames.filter((frame) => frame.type === 'message' && frame.room === room)
+  }
+
+  async waitClosed (timeoutMs = DEFAULT_TIMEOUT_MS): Promise<{ code: number, reason: string }> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`connection not closed within ${timeoutMs} ms`)), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.closed, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  close (): void {
+    this.socket.close()
+  }
+
+  private wake (): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+}
