@@ -7,12 +7,14 @@ export interface ReadRequest {
   /** Id of the last message the reader has; absent for the most recent messages. */
   since?: string | undefined
   limit: number
+  /** How many recent messages to return instead when `since` is unknown; defaults to `limit`. */
+  fallbackLimit?: number
 }
 
 export interface ReadResult {
   /** Oldest first. With a known `since`: the first `limit` after it; otherwise the newest `limit`. */
   messages: StoredMessage[]
-  /** False when `since` was given but is unknown here (never issued, or trimmed away). */
+  /** False when `since` was given but is unknown here (never issued, or trimmed away): `messages` are then the recent ones. */
   recovered: boolean
 }
 
@@ -26,6 +28,15 @@ export interface BusHandlers {
   message (message: StoredMessage): void
   /** Presence changes made on other nodes. */
   presence (room: string, joined: string[], left: string[]): void
+}
+
+/** Counters of a cluster bus, for the metrics plugin. */
+export interface ClusterStats {
+  redisReconnects: number
+  gapsDetected: number
+  messagesRepaired: number
+  /** Round trip of the last readiness probe, in milliseconds. */
+  probeRoundTripMs: number
 }
 
 export type BusHealth = { ok: true } | { ok: false, check: string, reason: string }
@@ -47,6 +58,8 @@ export interface Bus {
   publishPresence (room: string, joined: string[], left: string[]): void
   health (): BusHealth
   close (): Promise<void>
+  /** Present on a cluster bus. */
+  readonly clusterStats?: ClusterStats
 }
 
 /** The broker cannot take the message now; nothing was published. */

@@ -54,7 +54,9 @@ export const EnvSchema = z.object({
   READY_PROBE_MS: int(50, 600_000, 2000),
   MAX_IDLE_ROOMS: int(0, 10_000_000, 10000)
 }).superRefine((env, ctx) => {
-  if (env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
+  // A variable that is already wrong by itself is reported once, for itself.
+  const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')
+  if (!ownProblem && env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
     ctx.addIssue({ code: 'custom', path: ['HISTORY_ON_JOIN'], message: `expected at most HISTORY_SIZE (${env.HISTORY_SIZE})` })
   }
 })
@@ -94,6 +96,13 @@ export class ConfigError extends Error {
   }
 }
 
+/** Secrets are named in errors but never printed: the lines end up in logs. */
+function shown (name: string, value: string | undefined): string {
+  if (name === 'BROADCAST_TOKEN') return `${[...(value ?? '')].length} characters`
+  if (name === 'REDIS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
+  return `"${value ?? ''}"`
+}
+
 /** Parses the environment; throws ConfigError with one line per bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const result = EnvSchema.safeParse(env)
@@ -101,7 +110,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const problems = new Map<string, string>()
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? 'environment')
-      if (!problems.has(name)) problems.set(name, `${name}: ${issue.message} (got "${env[name] ?? ''}")`)
+      if (!problems.has(name)) problems.set(name, `${name}: ${issue.message} (got ${shown(name, env[name])})`)
     }
     throw new ConfigError([...problems.values()])
   }

@@ -121,7 +121,7 @@ export class Hub {
 
     const read = since === undefined
       ? this.bus.read(room, { limit: this.options.historyOnJoin })
-      : this.bus.read(room, { since, limit: this.options.historySize })
+      : this.bus.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
     Promise.all([read, this.bus.remoteMembers(room)]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== buffer) return

@@ -48,7 +48,7 @@ export class MemoryBus implements Bus {
     return Promise.resolve(this.readNow(room, request))
   }
 
-  private readNow (room: string, { since, limit }: ReadRequest): ReadResult {
+  private readNow (room: string, { since, limit, fallbackLimit = limit }: ReadRequest): ReadResult {
     const log = this.logs.get(room)
     if (since === undefined) return { messages: log ? log.ring.recent(limit) : [], recovered: true }
     const position = parseMessageId(since)
@@ -56,7 +56,7 @@ export class MemoryBus implements Bus {
       const messages = log.ring.after(position.seq, limit)
       if (messages) return { messages, recovered: true }
     }
-    return { messages: log ? log.ring.recent(limit) : [], recovered: false }
+    return { messages: log ? log.ring.recent(fallbackLimit) : [], recovered: false }
   }
 
   subscribe (room: string): void {

@@ -4,6 +4,9 @@ import fp from 'fastify-plugin'
 import type { Bus } from '../lib/bus.js'
 import { MemoryBus } from '../lib/memory-bus.js'
 import { type IdempotencyStore, MemoryIdempotencyStore } from '../lib/idempotency.js'
+import { RedisBus } from '../lib/redis-bus.js'
+import { RedisIdempotencyStore } from '../lib/redis-idempotency.js'
+import redisPlugin from './redis.js'
 
 export interface BroadcastResult {
   id: string
@@ -20,8 +23,23 @@ declare module 'fastify' {
 
 export default fp(async function busPlugin (fastify) {
   const { config } = fastify
-  fastify.decorate('bus', new MemoryBus({ historySize: config.historySize, maxIdleRooms: config.maxIdleRooms }))
-  fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
+  if (config.redisUrl === undefined) {
+    fastify.decorate('bus', new MemoryBus({ historySize: config.historySize, maxIdleRooms: config.maxIdleRooms }))
+    fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
+  } else {
+    await fastify.register(redisPlugin)
+    const { store, subscriber } = fastify.redis
+    if (!store || !subscriber) throw new Error('the redis plugin did not register its connections')
+    fastify.decorate('bus', new RedisBus({
+      command: store,
+      subscriber,
+      nodeId: config.nodeId,
+      historySize: config.historySize,
+      presenceTtlMs: config.presenceTtlMs,
+      readyProbeMs: config.readyProbeMs
+    }))
+    fastify.decorate('idempotency', new RedisIdempotencyStore<BroadcastResult>(store))
+  }
   fastify.addHook('onClose', async () => {
     await fastify.bus.close()
   })

@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function metricsPlugin (fastify) {
-  const { stats, hub, connections, config } = fastify
+  const { stats, hub, connections, config, bus } = fastify
   const registry = new Registry()
   registry.setDefaultLabels({ node: config.nodeId })
   collectDefaultMetrics({ register: registry })
@@ -43,6 +43,14 @@ export default fp(async function metricsPlugin (fastify) {
   mirror('chat_rate_limited_frames_total', 'send frames refused by the rate limiter', () => stats.rateLimitedFrames)
   mirror('chat_heartbeat_terminations_total', 'Connections terminated for not answering a ping', () => stats.heartbeatTerminations)
 
+  const cluster = bus.clusterStats
+  if (cluster) {
+    mirror('chat_redis_reconnects_total', 'Times the Redis subscriber connection came back and resubscribed', () => cluster.redisReconnects)
+    mirror('chat_gaps_detected_total', 'Sequence gaps noticed on room channels (each triggers a repair from the log)', () => cluster.gapsDetected)
+    mirror('chat_messages_repaired_total', 'Messages delivered from the Redis log by gap repair', () => cluster.messagesRepaired)
+    gauge('chat_probe_round_trip_seconds', 'Round trip of the last readiness probe through Redis pub/sub', () => cluster.probeRoundTripMs / 1000)
+  }
+
   const reportedErrors = new Map<string, number>()
   const errors: Counter<'code'> = new Counter({
     name: 'chat_errors_total',
@@ -58,4 +66,4 @@ export default fp(async function metricsPlugin (fastify) {
   })
 
   fastify.decorate('metrics', registry)
-}, { name: 'metrics', dependencies: ['config', 'hub', 'websocket'] })
+}, { name: 'metrics', dependencies: ['config', 'bus', 'hub', 'websocket'] })
