@@ -52,7 +52,7 @@ export const EnvSchema = z.object({
   PRESENCE_BATCH_MS: int(0, 60_000, 100),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
   READY_PROBE_MS: int(50, 600_000, 2000),
-  MAX_IDLE_ROOMS: int(0, 10_000_000, 10000)
+  MAX_IDLE_ROOMS: int(1, 10_000_000, 10000)
 }).superRefine((env, ctx) => {
   // A variable that is already wrong by itself is reported once, for itself.
   const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')

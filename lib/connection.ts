@@ -27,6 +27,8 @@ export interface ConnectionOptions {
   sendQueueMaxBytes: number
   rateLimitPerSec: number
   rateLimitBurst: number
+  /** Told of an unexpected error before the connection is closed with 1011. */
+  onInternalError?: (error: unknown) => void
 }
 
 export const CloseCode = {
@@ -112,12 +114,18 @@ export class Connection implements Member {
       this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
       return
     }
-    const parsed = this.options.parse(data.toString())
-    if (!parsed.ok) {
-      this.error('invalid_frame', parsed.message, parsed.ref)
-      return
+    try {
+      const parsed = this.options.parse(data.toString())
+      if (!parsed.ok) {
+        this.error('invalid_frame', parsed.message, parsed.ref)
+        return
+      }
+      this.dispatch(parsed.frame)
+    } catch (error) {
+      // A bug must cost one connection, not the process.
+      this.options.onInternalError?.(error)
+      this.close(CloseCode.INTERNAL_ERROR, 'internal error')
     }
-    this.dispatch(parsed.frame)
   }
 
   private dispatch (frame: ClientFrame): void {

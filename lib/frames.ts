@@ -35,7 +35,7 @@ export function createFrameSchemas (maxTextLength: number) {
   const JoinFrame = z.strictObject({
     type: z.literal('join'),
     room: RoomId,
-    since: z.string({ error: 'expected a message id string' }).max(128, 'expected a message id of at most 128 characters').optional(),
+    since: z.string({ error: 'expected a message id string' }).optional(),
     ref: Ref.optional()
   })
   const LeaveFrame = z.strictObject({ type: z.literal('leave'), room: RoomId, ref: Ref.optional() })

@@ -23,6 +23,18 @@ export default fp(async function websocketPlugin (fastify) {
       // Compression costs CPU per member on fan-out; chat frames are small.
       perMessageDeflate: false
     },
+    // Protocol errors (frame too large → 1009, bad UTF-8 → 1007…) are the
+    // client's: ws has already sent the close frame, so note it and let the
+    // close finish rather than logging a stack trace per bad client.
+    errorHandler (error, socket, request) {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        request.log.info({ code, reason: error.message }, 'WebSocket protocol error from client')
+        return
+      }
+      request.log.error({ err: error }, 'WebSocket error')
+      socket.terminate()
+    },
     // Closing with 1001 tells clients to reconnect elsewhere and resume.
     preClose (done) {
       for (const connection of connections) connection.close(CloseCode.GOING_AWAY, 'server shutting down')

@@ -69,6 +69,7 @@ const ui = {
   charCount: byId('char-count', HTMLParagraphElement),
   composerError: byId('composer-error', HTMLParagraphElement),
   membersPanel: byId('members-panel', HTMLElement),
+  membersClose: byId('members-close', HTMLButtonElement),
   memberList: byId('member-list', HTMLUListElement)
 }
 
@@ -104,6 +105,11 @@ const rooms = new Map()
 let activeRoom
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let countdownTimer
+/**
+ * The name the server gave us last; kept while reconnecting, to mark our own messages.
+ * @type {string | undefined}
+ */
+let myName
 
 const savedName = loadName()
 ui.nameInput.value = savedName ?? ''
@@ -136,6 +142,20 @@ function hueClass (name) {
   let hash = 0
   for (const char of name) hash = (hash * 31 + (char.codePointAt(0) ?? 0)) >>> 0
   return `hue-${hash % AVATAR_HUES}`
+}
+
+/**
+ * A coloured disc with the name's initial. The initial is drawn by CSS from an
+ * attribute, keeping it out of the text of the message or member it sits in.
+ * @param {string} name
+ * @param {string} className
+ * @returns {HTMLElement}
+ */
+function avatarFor (name, className) {
+  const avatar = el('span', `${className} ${hueClass(name)}`)
+  avatar.dataset.initial = [...name][0]?.toUpperCase() ?? '?'
+  avatar.setAttribute('aria-hidden', 'true')
+  return avatar
 }
 
 /**
@@ -243,12 +263,16 @@ function renderRoomList () {
     if (room.name === activeRoom) tab.setAttribute('aria-current', 'true')
     if (!room.confirmed) tab.classList.add('pending')
     tab.append(el('span', 'room-name', room.name))
+    const notes = []
     if (room.unread > 0) {
       const badge = el('span', 'badge unread', room.unread > 99 ? '99+' : String(room.unread))
       badge.dataset.testid = 'unread-count'
-      tab.append(badge, el('span', 'visually-hidden', ` (${room.unread} unread)`))
+      badge.setAttribute('aria-hidden', 'true')
+      tab.append(badge)
+      notes.push(`${room.unread} unread`)
     }
-    if (!room.confirmed) tab.append(el('span', 'visually-hidden', ' (joining)'))
+    if (!room.confirmed) notes.push('joining')
+    if (notes.length > 0) tab.setAttribute('aria-label', `${room.name} (${notes.join(', ')})`)
     tab.addEventListener('click', () => selectRoom(room.name))
     const leave = el('button', 'room-leave', '×')
     leave.setAttribute('type', 'button')
@@ -279,6 +303,17 @@ function selectRoom (name) {
 }
 
 /**
+ * @param {string | undefined} room the room the message is about, if any
+ * @param {string} message
+ * @returns {void}
+ */
+function showJoinError (room, message) {
+  ui.joinError.textContent = message
+  if (room === undefined) delete ui.joinError.dataset.room
+  else ui.joinError.dataset.room = room
+}
+
+/**
  * @param {string} name
  * @returns {void}
  */
@@ -291,9 +326,12 @@ function joinRoom (name) {
       room.confirmed = true
       renderRoomList()
     }, (/** @type {unknown} */ error) => {
+      // `disconnected`: the client was stopped (a policy close) and keeps the
+      // room for the next connect(), so the page keeps its tab too.
+      if (error instanceof ChatError && error.code === 'disconnected') return
       if (!rooms.delete(name)) return
       if (activeRoom === name) activeRoom = rooms.keys().next().value
-      ui.joinError.textContent = `Could not join ${name}. ${describeError(error)}`
+      showJoinError(name, `Could not join ${name}. ${describeError(error)}`)
       renderRoomList()
       renderRoom()
       renderMembers()
@@ -341,12 +379,11 @@ function renderEntry (entry) {
     line.append(el('span', 'system-text', entry.text), time)
     return line
   }
-  const mine = entry.from === client.welcome?.name
+  const mine = entry.from === myName
   const item = el('li', mine ? 'message mine' : 'message')
   item.dataset.testid = 'message'
   item.dataset.id = entry.id
-  const avatar = el('span', `avatar ${hueClass(entry.from)}`, [...entry.from][0]?.toUpperCase() ?? '?')
-  avatar.setAttribute('aria-hidden', 'true')
+  const avatar = avatarFor(entry.from, 'avatar')
   const from = el('span', 'from', entry.from)
   from.dataset.testid = 'message-from'
   const meta = el('div', 'meta')
@@ -410,7 +447,7 @@ function renderRoom () {
 /** @returns {void} */
 function renderMembers () {
   const members = activeRoom === undefined ? new Map() : client.members(activeRoom)
-  const me = client.welcome?.name
+  const me = myName
   const names = [...members.keys()].sort((a, b) => {
     if (a === me) return -1
     if (b === me) return 1
@@ -420,23 +457,39 @@ function renderMembers () {
     const item = el('li', name === me ? 'member self' : 'member')
     item.dataset.testid = 'member'
     item.dataset.name = name
-    const avatar = el('span', `avatar avatar-small ${hueClass(name)}`, [...name][0]?.toUpperCase() ?? '?')
-    avatar.setAttribute('aria-hidden', 'true')
-    item.append(avatar, el('span', 'member-name', name))
+    const label = el('span', 'member-name', name)
+    item.append(avatarFor(name, 'avatar avatar-small'), label)
     const count = members.get(name) ?? 1
     if (count > 1) {
-      const badge = el('span', 'badge member-count', `×${count}`)
-      badge.title = `${count} connections`
-      item.append(badge)
+      // Shown by CSS from the attribute, so the item's text stays the bare name.
+      item.dataset.count = String(count)
+      item.title = `${name}: ${count} connections`
     }
     return item
   }))
   ui.membersCount.textContent = String(names.length)
 }
 
-ui.membersToggle.addEventListener('click', () => {
-  const open = ui.membersPanel.classList.toggle('open')
+/**
+ * Opens or closes the members drawer (only a drawer on narrow screens).
+ * @param {boolean} open
+ * @returns {void}
+ */
+function setMembersOpen (open) {
+  ui.membersPanel.classList.toggle('open', open)
   ui.membersToggle.setAttribute('aria-expanded', String(open))
+  if (open) ui.membersClose.focus()
+}
+
+ui.membersToggle.addEventListener('click', () => setMembersOpen(!ui.membersPanel.classList.contains('open')))
+ui.membersClose.addEventListener('click', () => {
+  setMembersOpen(false)
+  ui.membersToggle.focus()
+})
+ui.membersPanel.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape' || !ui.membersPanel.classList.contains('open')) return
+  setMembersOpen(false)
+  ui.membersToggle.focus()
 })
 
 // -- forms ------------------------------------------------------------------
@@ -477,14 +530,14 @@ ui.joinForm.addEventListener('submit', (event) => {
   }
   const name = ui.roomInput.value.trim()
   if (!ROOM_PATTERN.test(name)) {
-    ui.joinError.textContent = name === ''
+    showJoinError(undefined, name === ''
       ? 'Type a room name.'
-      : 'A room name has 1 to 64 letters, digits, or _ - . : characters.'
+      : 'A room name has 1 to 64 letters, digits, or _ - . : characters.')
     ui.roomInput.setAttribute('aria-invalid', 'true')
     ui.roomInput.focus()
     return
   }
-  ui.joinError.textContent = ''
+  showJoinError(undefined, '')
   ui.roomInput.removeAttribute('aria-invalid')
   ui.roomInput.value = ''
   joinRoom(name)
@@ -494,7 +547,9 @@ ui.joinForm.addEventListener('submit', (event) => {
 /** @returns {void} */
 function renderCharCount () {
   const left = TEXT_MAX - ui.composer.value.length
-  ui.charCount.textContent = left <= COUNTER_FROM ? `${left} characters left` : ''
+  ui.charCount.textContent = left < 0
+    ? `${-left} characters over the limit`
+    : left <= COUNTER_FROM ? `${left} characters left` : ''
 }
 
 /** @returns {void} */
@@ -542,6 +597,7 @@ client.on('state', (state) => {
 })
 
 client.on('welcome', (welcome) => {
+  myName = welcome.name
   ui.identity.textContent = `as ${welcome.name}`
   ui.identity.hidden = false
 })
@@ -549,6 +605,7 @@ client.on('welcome', (welcome) => {
 client.on('joined', (frame) => {
   const room = rooms.get(frame.room)
   if (room === undefined) return
+  if (ui.joinError.dataset.room === frame.room) showJoinError(undefined, '')
   if (frame.room === activeRoom) renderMembers()
 })
 
@@ -556,7 +613,7 @@ client.on('message', (frame) => {
   const room = rooms.get(frame.room)
   if (room === undefined) return
   addEntry(room, { kind: 'message', id: frame.id, from: frame.from, text: frame.text, ts: frame.ts })
-  if (frame.room !== activeRoom && frame.from !== client.welcome?.name) {
+  if (frame.room !== activeRoom && frame.from !== myName) {
     room.unread++
     renderRoomList()
   }
@@ -583,6 +640,10 @@ client.on('recovery-failed', ({ room: name }) => {
 })
 
 client.on('error', (error) => {
+  if (error.room !== undefined && error.willRetry === true) {
+    showJoinError(error.room, `${error.room} is unavailable right now; retrying. (${error.message})`)
+    return
+  }
   if (error.room !== undefined) {
     // A room refused on re-join: the client has dropped it, so does the page.
     rooms.delete(error.room)
@@ -590,7 +651,7 @@ client.on('error', (error) => {
     renderRoomList()
     renderRoom()
     renderMembers()
-    ui.joinError.textContent = `Lost ${error.room}: ${error.message}`
+    showJoinError(error.room, `Lost ${error.room}: ${error.message}`)
     return
   }
   ui.composerError.textContent = describeError(new ChatError(error.code, error.message))

@@ -151,13 +151,16 @@
  */
 
 /**
- * An `error` frame nothing was waiting for, or a refused re-join after a
- * reconnect (then `room` names the room, which the client has dropped).
+ * An `error` frame nothing was waiting for, or a refused join that no `join()`
+ * call is waiting for (a re-join after a reconnect). Then `room` names the
+ * room: with `willRetry` (code `unavailable`) the client tries again later,
+ * otherwise it has dropped the room.
  * @typedef {object} ErrorEvent
  * @property {ServerErrorCode} code
  * @property {string} message
  * @property {string} [ref]
  * @property {string} [room]
+ * @property {boolean} [willRetry]
  */
 
 /**
@@ -194,6 +197,8 @@
  * @property {Map<string, number>} members name → number of connections
  * @property {JoinedFrame} [joinedFrame] last `joined` received
  * @property {Array<Waiter<JoinedFrame>>} waiters `join()` calls waiting for `joined`
+ * @property {number} joinRetries joins refused as `unavailable` in a row
+ * @property {ReturnType<typeof setTimeout>} [joinTimer] next try after an `unavailable` join
  */
 
 /**
@@ -283,7 +288,8 @@ export class ChatClient {
 
   /** @param {ChatClientOptions} options */
   constructor (options) {
-    this.#url = String(options.url)
+    // Checked here so that a bad URL throws at once, not inside a retry timer.
+    this.#url = new URL(String(options.url)).toString()
     this.#name = options.name
     this.#token = options.token
     const Ctor = options.WebSocket ?? /** @type {{ WebSocket?: SocketConstructor }} */ (/** @type {unknown} */ (globalThis)).WebSocket
@@ -438,9 +444,10 @@ export class ChatClient {
     try {
       socket = new this.#WebSocket(this.#socketUrl())
     } catch (err) {
-      // A bad URL never gets better: report it instead of retrying forever.
+      // The constructor only throws for a URL it will never accept (a wrong
+      // scheme): retrying cannot help, so stop and say why.
       this.#setState({ state: 'closed', reason: err instanceof Error ? err.message : String(err) })
-      throw err
+      return
     }
     this.#socket = socket
     // Every handler checks it still belongs to the current socket: a replaced
@@ -489,7 +496,12 @@ export class ChatClient {
   #endConnection () {
     const pending = [...this.#pending.values()]
     this.#pending.clear()
-    for (const room of this.#rooms.values()) room.joined = false
+    for (const room of this.#rooms.values()) {
+      room.joined = false
+      // The welcome of the next connection joins every room anyway.
+      clearTimeout(room.joinTimer)
+      room.joinTimer = undefined
+    }
     for (const request of pending) {
       if (request.kind !== 'join') {
         request.waiter.reject(new ChatError('disconnected', 'connection closed before the server answered', { room: request.room }))
@@ -524,13 +536,23 @@ export class ChatClient {
       this.#setState({ state: 'closed', code, reason })
       return
     }
-    const delayMs = this.#random() * Math.min(this.#maxMs, this.#baseMs * 2 ** this.#attempt)
+    const delayMs = this.#backoff(this.#attempt)
     this.#attempt++
     this.#setState({ state: 'reconnecting', delayMs, attempt: this.#attempt, code, reason })
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined
       this.#open()
     }, delayMs)
+  }
+
+  /**
+   * Full jitter: a uniform wait below the capped exponential, so clients cut
+   * off together do not come back together.
+   * @param {number} attempt tries so far
+   * @returns {number} milliseconds
+   */
+  #backoff (attempt) {
+    return this.#random() * Math.min(this.#maxMs, this.#baseMs * 2 ** attempt)
   }
 
   /** @returns {void} */
@@ -570,8 +592,11 @@ export class ChatClient {
   /**
    * Joins a room (or keeps it wanted until online). Resolves on `joined`;
    * rejects with the server's error (the room is then dropped), or with
-   * `disconnected` on `close()` / a policy close. Joining a room already joined
-   * resolves with its last `joined` frame.
+   * `disconnected` on `close()` / a policy close. A drop of the connection
+   * does not reject: the join is made again on the next connection, as is an
+   * `unavailable` refusal after a backoff. Joining a room already joined
+   * resolves with its last `joined` frame. A rejection nobody handles is not
+   * reported as unhandled.
    * @param {string} room
    * @returns {Promise<JoinedFrame>}
    */
@@ -584,9 +609,13 @@ export class ChatClient {
       joined: false,
       recentIds: new Set(),
       members: new Map(),
-      waiters: []
+      waiters: [],
+      joinRetries: 0
     }
+    /** @type {Promise<JoinedFrame>} */
     const promise = new Promise((resolve, reject) => { state.waiters.push({ resolve, reject }) })
+    // Fire-and-forget joins are normal; do not report their failure as unhandled.
+    promise.catch(() => {})
     if (existing === undefined) {
       this.#rooms.set(room, state)
       this.#sendJoin(state)
@@ -599,6 +628,8 @@ export class ChatClient {
    * @returns {void}
    */
   #sendJoin (room) {
+    clearTimeout(room.joinTimer)
+    room.joinTimer = undefined
     const ref = this.#nextRef()
     /** @type {JoinFrame} */
     const frame = { type: 'join', room: room.name, ref }
@@ -617,15 +648,19 @@ export class ChatClient {
     const state = this.#rooms.get(room)
     if (state === undefined) return Promise.resolve()
     this.#rooms.delete(room)
+    clearTimeout(state.joinTimer)
     for (const waiter of state.waiters) waiter.reject(new ChatError('disconnected', 'left the room before joining it', { room }))
     const ref = this.#nextRef()
-    return new Promise((resolve, reject) => {
+    /** @type {Promise<void>} */
+    const promise = new Promise((resolve, reject) => {
       if (this.#sendFrame({ type: 'leave', room, ref })) {
         this.#pending.set(ref, { kind: 'leave', room, waiter: { resolve, reject } })
       } else {
         resolve()
       }
     })
+    promise.catch(() => {}) // as for join(): callers may ignore the answer
+    return promise
   }
 
   /**
@@ -692,6 +727,7 @@ export class ChatClient {
     }
     const resumed = room.lastId !== undefined
     room.joined = true
+    room.joinRetries = 0
     room.joinedFrame = frame
     room.members = countNames(frame.members)
     const waiters = room.waiters
@@ -777,9 +813,21 @@ export class ChatClient {
       request.waiter.reject(error)
       return
     }
-    // A refused join drops the room; whoever asked for it hears why.
     const room = this.#rooms.get(request.room)
     if (room === undefined) return
+    if (frame.code === 'unavailable') {
+      // The broker could not serve the history just now: the room stays
+      // wanted and is tried again; `join()` callers keep waiting.
+      const delayMs = this.#backoff(room.joinRetries)
+      room.joinRetries++
+      room.joinTimer = setTimeout(() => {
+        room.joinTimer = undefined
+        if (this.#rooms.get(room.name) === room && !room.joined) this.#sendJoin(room)
+      }, delayMs)
+      this.#emit('error', { code: frame.code, message: frame.message, ref: frame.ref, room: room.name, willRetry: true })
+      return
+    }
+    // Any other refusal drops the room; whoever asked for it hears why.
     this.#rooms.delete(request.room)
     if (room.waiters.length === 0) {
       this.#emit('error', { code: frame.code, message: frame.message, ref: frame.ref, room: request.room })

@@ -67,7 +67,8 @@ export default async function wsRoutes (fastify: FastifyInstance) {
         parse,
         sendQueueMaxBytes: config.sendQueueMaxBytes,
         rateLimitPerSec: config.rateLimitPerSec,
-        rateLimitBurst: config.rateLimitBurst
+        rateLimitBurst: config.rateLimitBurst,
+        onInternalError: (error) => request.log.error({ err: error }, 'internal error on a WebSocket connection; closed with 1011')
       })
       connections.add(connection)
       socket.on('message', (data, isBinary) => connection.receive(data as Buffer, isBinary))

@@ -9,6 +9,9 @@ export interface Frame {
 
 const DEFAULT_TIMEOUT_MS = 5000
 
+/** Numbers refs made up by the helpers, unique within the test process. */
+let barriers = 0
+
 export class TestClient {
   readonly frames: Frame[] = []
   closeCode: number | undefined
@@ -101,6 +104,34 @@ export class TestClient {
 
   close (): void {
     this.socket.close()
+  }
+
+  /** Error frames received so far, optionally only those with `code`. */
+  errors (code?: string): Frame[] {
+    return this.frames.filter((frame) => frame.type === 'error' && (code === undefined || frame.code === code))
+  }
+
+  /**
+   * Round trip on this connection: sends a frame that can only be refused
+   * (leave a room never joined, with a unique ref) and waits for the refusal.
+   * The server writes to one socket in order, so every frame it queued for
+   * this client before the barrier has arrived once this resolves.
+   */
+  async barrier (timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
+    const ref = `barrier-${++barriers}`
+    const from = this.frames.length
+    this.send({ type: 'leave', room: 'barrier.never-joined', ref })
+    await this.next((frame) => frame.type === 'error' && frame.ref === ref, `barrier ${ref}`, from, timeoutMs)
+  }
+
+  /** Sends `text` to `room` with a fresh ref and waits for its ack; returns the message id. */
+  async sendAndAck (room: string, text: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+    const ref = `send-${++barriers}`
+    const from = this.frames.length
+    this.send({ type: 'send', room, text, ref })
+    const reply = await this.next((frame) => (frame.type === 'ack' || frame.type === 'error') && frame.ref === ref, `ack ${ref}`, from, timeoutMs)
+    if (reply.type !== 'ack') throw new Error(`send refused: ${JSON.stringify(reply)}`)
+    return reply.id as string
   }
 
   private wake (): void {

@@ -1,0 +1,52 @@
+// Fakes for the unit tests of lib/: a hub Member that records what it is sent,
+// and a way to let the hub's pending promise callbacks run.
+import type { Member } from '../../lib/hub.js'
+import type { Frame } from './ws-client.js'
+
+export class FakeMember implements Member {
+  /** Every buffer written, in order, as the hub handed it over (identity matters). */
+  readonly writes: Buffer[] = []
+  readonly closes: Array<{ code: number, reason: string }> = []
+
+  constructor (readonly id: string, readonly name: string = id) {}
+
+  write (frame: Buffer): void {
+    this.writes.push(frame)
+  }
+
+  close (code: number, reason: string): void {
+    this.closes.push({ code, reason })
+  }
+
+  /** The frames written so far, decoded. */
+  get frames (): Frame[] {
+    return this.writes.map((buffer) => JSON.parse(buffer.toString()) as Frame)
+  }
+
+  ofType (type: string): Frame[] {
+    return this.frames.filter((frame) => frame.type === type)
+  }
+
+  /** Texts of the message frames of `room`, in arrival order. */
+  texts (room: string): string[] {
+    return this.frames.filter((frame) => frame.type === 'message' && frame.room === room).map((frame) => frame.text as string)
+  }
+}
+
+/** Lets every promise callback already queued run (the memory bus answers at once). */
+export function settle (): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** Polls `check` until it holds; throws after `timeoutMs`. */
+export async function eventually (check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+export function delay (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

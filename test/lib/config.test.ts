@@ -1,0 +1,156 @@
+// Unit tests of lib/config.ts: the contract's defaults (PROTOCOL §6) and one
+// line per bad variable, naming it.
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../lib/config.js'
+
+/** The problems loadConfig reports for `env`; fails the test if it accepts it. */
+function problemsOf (env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  throw new Error(`configuration was accepted: ${JSON.stringify(env)}`)
+}
+
+t.test('defaults are those of PROTOCOL §6', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    port: 3000,
+    host: '0.0.0.0',
+    redisUrl: undefined,
+    allowedOrigins: [],
+    broadcastToken: undefined,
+    maxPayloadBytes: 65536,
+    maxTextLength: 4096,
+    historySize: 1000,
+    historyOnJoin: 50,
+    pingIntervalMs: 25000,
+    sendQueueMaxBytes: 1048576,
+    rateLimitPerSec: 20,
+    rateLimitBurst: 40,
+    maxRoomsPerConnection: 100,
+    presenceTtlMs: 30000,
+    presenceBatchMs: 100,
+    shutdownGraceMs: 10000,
+    readyProbeMs: 2000
+  })
+  t.equal(config.redisUrl, undefined)
+  t.equal(config.broadcastToken, undefined)
+  t.match(config.nodeId, /^[A-Za-z0-9_.-]{1,64}$/, 'a random node id')
+  t.not(loadConfig({}).nodeId, loadConfig({}).nodeId, 'the node id is random per start')
+})
+
+t.test('values are read from the environment', async (t) => {
+  const config = loadConfig({
+    PORT: ' 8080 ',
+    HOST: '127.0.0.1',
+    REDIS_URL: 'redis://localhost:6379',
+    NODE_ID: 'node-a.1',
+    ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:5173/',
+    BROADCAST_TOKEN: '0123456789abcdef',
+    MAX_TEXT_LENGTH: '10',
+    HISTORY_SIZE: '20',
+    HISTORY_ON_JOIN: '20',
+    PRESENCE_BATCH_MS: '0',
+    SHUTDOWN_GRACE_MS: '0'
+  })
+  t.match(config, {
+    port: 8080,
+    host: '127.0.0.1',
+    redisUrl: 'redis://localhost:6379',
+    nodeId: 'node-a.1',
+    allowedOrigins: ['https://chat.example.com', 'http://localhost:5173'],
+    broadcastToken: '0123456789abcdef',
+    maxTextLength: 10,
+    historySize: 20,
+    historyOnJoin: 20,
+    presenceBatchMs: 0,
+    shutdownGraceMs: 0
+  })
+  t.same(config.allowedOrigins, ['https://chat.example.com', 'http://localhost:5173'], 'origins are normalised (no trailing slash)')
+  t.equal(loadConfig({ REDIS_URL: 'rediss://user:pw@redis.internal:6380/2' }).redisUrl, 'rediss://user:pw@redis.internal:6380/2')
+  t.equal(loadConfig({ HOST: '' }).host, '0.0.0.0', 'an empty text variable counts as unset')
+})
+
+t.test('each bad variable gives one line naming it', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '3.5'],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['NODE_ID', 'has space'],
+    ['NODE_ID', 'x'.repeat(65)],
+    ['ALLOWED_ORIGINS', 'not a url'],
+    ['ALLOWED_ORIGINS', 'https://chat.example.com/path'],
+    ['BROADCAST_TOKEN', 'short'],
+    ['MAX_PAYLOAD_BYTES', '10'],
+    ['MAX_TEXT_LENGTH', '0'],
+    ['HISTORY_SIZE', '0'],
+    ['HISTORY_ON_JOIN', 'many'],
+    ['PING_INTERVAL_MS', '5'],
+    ['SEND_QUEUE_MAX_BYTES', '1'],
+    ['RATE_LIMIT_PER_SEC', '0'],
+    ['RATE_LIMIT_BURST', '0'],
+    ['MAX_ROOMS_PER_CONNECTION', '0'],
+    ['PRESENCE_TTL_MS', '10'],
+    ['PRESENCE_BATCH_MS', '60001'],
+    ['SHUTDOWN_GRACE_MS', '1e3'],
+    ['READY_PROBE_MS', '1']
+  ]
+  for (const [name, value] of cases) {
+    const problems = problemsOf({ [name]: value })
+    t.equal(problems.length, 1, `${name}=${value}: one line`)
+    t.match(problems[0], new RegExp(`^${name}: expected `), `${name}=${value}: the line names the variable and what was expected`)
+  }
+})
+
+t.test('the error names the expectation, and its message holds every line', async (t) => {
+  const problems = problemsOf({ PORT: '70000' })
+  t.match(problems[0], /whole number from 0 to 65535/)
+  t.match(problems[0], /70000/, 'the bad value is shown')
+  t.throws(() => loadConfig({ PORT: 'x', HISTORY_SIZE: 'y' }), { name: 'ConfigError', message: /^invalid configuration:\nPORT: .*\nHISTORY_SIZE: /m })
+})
+
+t.test('several bad variables give several lines, one each', async (t) => {
+  const problems = problemsOf({
+    PORT: 'abc',
+    REDIS_URL: 'http://x',
+    BROADCAST_TOKEN: 'short',
+    RATE_LIMIT_BURST: '0',
+    HOST: 'ok-host'
+  })
+  t.equal(problems.length, 4)
+  t.same(problems.map((line) => line.split(':')[0]).sort(), ['BROADCAST_TOKEN', 'PORT', 'RATE_LIMIT_BURST', 'REDIS_URL'])
+})
+
+t.test('HISTORY_ON_JOIN may not exceed HISTORY_SIZE', async (t) => {
+  const problems = problemsOf({ HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
+  t.equal(problems.length, 1)
+  t.match(problems[0], /^HISTORY_ON_JOIN: expected at most HISTORY_SIZE \(10\)/)
+  t.equal(loadConfig({ HISTORY_SIZE: '10', HISTORY_ON_JOIN: '10' }).historyOnJoin, 10, 'equal is fine')
+  t.equal(problemsOf({ HISTORY_SIZE: '20' }).length, 1, 'the default HISTORY_ON_JOIN (50) is checked against a small HISTORY_SIZE too')
+
+  t.same(problemsOf({ HISTORY_SIZE: '0' }).map((line) => line.split(':')[0]), ['HISTORY_SIZE'],
+    'a HISTORY_SIZE that is itself invalid does not also blame the unset HISTORY_ON_JOIN')
+
+  const together = problemsOf({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
+  t.same(together.map((line) => line.split(':')[0]).sort(), ['HISTORY_ON_JOIN', 'PORT'], 'reported alongside other bad variables')
+})
+
+t.test('a bad BROADCAST_TOKEN is named but its value is not printed', async (t) => {
+  const secret = 'my-secret-tok'
+  const [line] = problemsOf({ BROADCAST_TOKEN: secret })
+  t.match(line, /^BROADCAST_TOKEN: expected at least 16 characters/)
+  t.notMatch(line, secret, 'the secret does not end up in the logs')
+  t.match(line, '13 characters', 'its length is shown instead')
+})
+
+t.test('a bad REDIS_URL does not print its password', async (t) => {
+  const [line] = problemsOf({ REDIS_URL: 'http://user:hunter2@redis.internal:6379' })
+  t.match(line, /^REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/)
+  t.notMatch(line, 'hunter2')
+  t.match(line, 'redis.internal:6379', 'the rest of the URL is shown')
+})

@@ -1,0 +1,174 @@
+// Unit tests of lib/frames.ts: every client frame valid and invalid, with the
+// message a client's developer gets, and the server frames' shapes.
+import t, { type Test } from 'tap'
+import {
+  codePointLength, createFrameParser, encodeAck, encodeError, encodeJoined, encodeLeft,
+  encodeMessage, encodePresence, encodeWelcome, ROOM_PATTERN, type ParseResult
+} from '../../lib/frames.js'
+
+const MAX = 10
+const parse = createFrameParser(MAX)
+
+function accepted (t: Test, raw: unknown): Record<string, unknown> {
+  const result = parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
+  if (!result.ok) {
+    t.fail(`refused ${JSON.stringify(raw)}: ${result.message}`)
+    return {}
+  }
+  t.pass(`accepted ${JSON.stringify(raw)}`)
+  return result.frame as unknown as Record<string, unknown>
+}
+
+function refused (t: Test, raw: unknown, message: RegExp | string): Extract<ParseResult, { ok: false }> {
+  const result = parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
+  if (result.ok) {
+    t.fail(`accepted ${JSON.stringify(raw)}`)
+    return { ok: false, message: '' }
+  }
+  t.match(result.message, message, `refused ${JSON.stringify(raw)}: ${result.message}`)
+  return result
+}
+
+const emoji = '😀' // one code point, two UTF-16 units
+
+t.test('codePointLength counts code points, not UTF-16 units', async (t) => {
+  t.equal(codePointLength(''), 0)
+  t.equal(codePointLength('abc'), 3)
+  t.equal(codePointLength(emoji), 1)
+  t.equal(codePointLength(emoji.repeat(3) + 'a'), 4)
+  t.equal(codePointLength('a' + emoji), 2, 'a pair at the very end')
+  t.equal(codePointLength('é'), 1)
+  t.equal(codePointLength('\ud83d'), 1, 'a lone high surrogate is one')
+  t.equal(codePointLength('\ude00\ud83d'), 2, 'surrogates in the wrong order are two')
+  t.equal(codePointLength('👍🏽'), 2, 'emoji with a skin tone modifier are two code points')
+  for (const text of ['', 'x', emoji, 'a😀b😀c', '\ud83d', '𝔘𝔫𝔦']) t.equal(codePointLength(text), [...text].length, JSON.stringify(text))
+})
+
+t.test('join: valid frames', async (t) => {
+  t.same(accepted(t, { type: 'join', room: 'lobby' }), { type: 'join', room: 'lobby' })
+  t.same(accepted(t, { type: 'join', room: 'lobby', since: 'abcd-12', ref: 'r1' }), { type: 'join', room: 'lobby', since: 'abcd-12', ref: 'r1' })
+  accepted(t, { type: 'join', room: 'A-Z_a.z:0-9' })
+  accepted(t, { type: 'join', room: 'x'.repeat(64) })
+  accepted(t, { type: 'join', room: 'r', since: 'not-a-known-id' })
+  accepted(t, { type: 'join', room: 'r', since: '' })
+  // Any string is an id; one the server does not know gives recovered: false, not invalid_frame.
+  accepted(t, { type: 'join', room: 'r', since: 'x'.repeat(500) })
+})
+
+t.test('join: invalid frames', async (t) => {
+  refused(t, { type: 'join' }, '"room" is required')
+  refused(t, { type: 'join', room: 5 }, '"room": expected a string')
+  refused(t, { type: 'join', room: 'lobby', extra: true }, 'unknown field "extra"')
+  refused(t, { type: 'join', room: 'lobby', since: 5 }, /"since": expected a message id string/)
+  refused(t, { type: 'join', room: 'lobby', since: {} }, /"since": expected a message id string/)
+  refused(t, { type: 'join', room: 'lobby', since: null }, '"since" must be left out rather than sent as null')
+})
+
+t.test('leave: valid and invalid frames', async (t) => {
+  t.same(accepted(t, { type: 'leave', room: 'lobby' }), { type: 'leave', room: 'lobby' })
+  t.same(accepted(t, { type: 'leave', room: 'lobby', ref: 'x' }), { type: 'leave', room: 'lobby', ref: 'x' })
+  refused(t, { type: 'leave' }, '"room" is required')
+  refused(t, { type: 'leave', room: ['lobby'] }, '"room": expected a string')
+  refused(t, { type: 'leave', room: 'lobby', since: 'a-1' }, 'unknown field "since"')
+  refused(t, { type: 'leave', room: 'lobby', ref: null }, '"ref" must be left out rather than sent as null')
+})
+
+t.test('send: valid and invalid frames', async (t) => {
+  t.same(accepted(t, { type: 'send', room: 'lobby', text: 'hi' }), { type: 'send', room: 'lobby', text: 'hi' })
+  t.same(accepted(t, { type: 'send', room: 'lobby', text: 'hi', ref: 'r' }), { type: 'send', room: 'lobby', text: 'hi', ref: 'r' })
+  refused(t, { type: 'send', room: 'lobby' }, '"text" is required')
+  refused(t, { type: 'send', text: 'hi' }, '"room" is required')
+  refused(t, { type: 'send', room: 'lobby', text: 42 }, '"text": expected a string')
+  refused(t, { type: 'send', room: 'lobby', text: null }, '"text" must be left out rather than sent as null')
+  refused(t, { type: 'send', room: 'lobby', text: '' }, `"text": expected 1-${MAX} characters`)
+  refused(t, { type: 'send', room: 'lobby', text: 'hi', from: 'mallory' }, 'unknown field "from"')
+  refused(t, { type: 'send', room: 'lobby', text: 'hi', a: 1, b: 2 }, 'unknown fields "a", "b"')
+})
+
+t.test('text length is counted in code points, at exactly MAX and MAX+1', async (t) => {
+  accepted(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX) })
+  refused(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX + 1) }, `expected 1-${MAX} characters`)
+  // MAX emoji are 2×MAX UTF-16 units but MAX code points.
+  accepted(t, { type: 'send', room: 'r', text: emoji.repeat(MAX) })
+  refused(t, { type: 'send', room: 'r', text: emoji.repeat(MAX + 1) }, `expected 1-${MAX} characters`)
+  accepted(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX - 1) + emoji })
+  refused(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX) + emoji }, `expected 1-${MAX} characters`)
+  accepted(t, { type: 'send', room: 'r', text: emoji })
+  // The raw JSON escape form of the same text is counted the same way.
+  accepted(t, `{"type":"send","room":"r","text":"${'\\ud83d\\ude00'.repeat(MAX)}"}`)
+
+  const wide = createFrameParser(4096)
+  t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4096) })).ok, true, 'default MAX_TEXT_LENGTH of 4096 accepted')
+  t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4097) })).ok, false, '4097 refused')
+})
+
+t.test('room ids: charset and length', async (t) => {
+  for (const room of ['a', 'Lobby_1', 'team.dev:ops-2', 'x'.repeat(64), '0']) {
+    accepted(t, { type: 'join', room })
+    t.match(room, ROOM_PATTERN)
+  }
+  for (const room of ['', 'x'.repeat(65), 'has space', 'slash/room', 'é', emoji, 'a\nb', 'semi;colon', '#hash']) {
+    refused(t, { type: 'join', room }, '"room": expected 1-64 characters of A-Z a-z 0-9 _ - . :')
+    refused(t, { type: 'send', room, text: 'x' }, '"room": expected 1-64 characters')
+  }
+})
+
+t.test('ref: at most 64 characters, echoed on errors when itself valid', async (t) => {
+  accepted(t, { type: 'leave', room: 'r', ref: 'x'.repeat(64) })
+  accepted(t, { type: 'leave', room: 'r', ref: emoji.repeat(64) })
+  refused(t, { type: 'leave', room: 'r', ref: 'x'.repeat(65) }, '"ref": expected at most 64 characters')
+  refused(t, { type: 'leave', room: 'r', ref: 7 }, '"ref": expected a string')
+
+  t.equal(refused(t, { type: 'send', room: 'r', text: '', ref: 'mine' }, 'text').ref, 'mine', 'echoed on a bad text')
+  t.equal(refused(t, { type: 'join', room: 'bad room', ref: 'mine' }, 'room').ref, 'mine', 'echoed on a bad room')
+  t.equal(refused(t, { type: 'shout', ref: 'mine' }, 'type').ref, 'mine', 'echoed on an unknown type')
+  t.equal(refused(t, { type: 'join', room: 'r', extra: 1, ref: 'r-64' + 'x'.repeat(60) }, 'extra').ref, 'r-64' + 'x'.repeat(60), 'echoed at exactly 64')
+  t.equal(refused(t, { type: 'join', room: 'r', extra: 1, ref: emoji.repeat(64) }, 'extra').ref, emoji.repeat(64), '64 emoji are 64 characters')
+  t.notOk('ref' in refused(t, { type: 'send', room: 'r', text: '', ref: 'x'.repeat(65) }, 'text'), 'a too-long ref is not echoed')
+  t.notOk('ref' in refused(t, { type: 'send', room: 'r', text: '', ref: 5 }, 'text'), 'a non-string ref is not echoed')
+  t.notOk('ref' in refused(t, { type: 'send', room: 'r', text: '' }, 'text'), 'no ref, no echo')
+})
+
+t.test('type: unknown, missing, wrong type', async (t) => {
+  refused(t, { type: 'shout', room: 'r' }, /"type".*one of "join", "leave", "send"/)
+  refused(t, { type: 'JOIN', room: 'r' }, /one of "join", "leave", "send"/)
+  refused(t, { type: 1, room: 'r' }, /one of "join", "leave", "send"/)
+  refused(t, { room: 'r' }, '"type" is required')
+  refused(t, { type: null, room: 'r' }, '"type"')
+  refused(t, {}, '"type" is required')
+})
+
+t.test('not JSON, or not an object', async (t) => {
+  refused(t, 'not json', 'frame is not valid JSON')
+  refused(t, '{"type":"join",', 'frame is not valid JSON')
+  refused(t, '', 'frame is not valid JSON')
+  refused(t, '[{"type":"join","room":"r"}]', 'frame must be a JSON object')
+  refused(t, '42', 'frame must be a JSON object')
+  refused(t, '"join"', 'frame must be a JSON object')
+  refused(t, 'null', 'frame must be a JSON object')
+  refused(t, 'true', 'frame must be a JSON object')
+})
+
+t.test('parsers built for different limits are independent', async (t) => {
+  const small = createFrameParser(1)
+  const big = createFrameParser(100)
+  const frame = JSON.stringify({ type: 'send', room: 'r', text: 'ab' })
+  t.equal(small(frame).ok, false)
+  t.equal(big(frame).ok, true)
+  const refusal = small(frame)
+  t.match(refusal, { ok: false, message: '"text": expected 1-1 characters' })
+})
+
+t.test('server frames', async (t) => {
+  t.same(JSON.parse(encodeWelcome('c1', 'alice', 'n1')), { type: 'welcome', id: 'c1', name: 'alice', node: 'n1' })
+  t.same(JSON.parse(encodeJoined('r', ['a', 'b'], false)), { type: 'joined', room: 'r', members: ['a', 'b'], recovered: false })
+  t.same(JSON.parse(encodeMessage({ room: 'r', id: 'e-1', seq: 1, from: 'a', text: 't', ts: 5 })),
+    { type: 'message', room: 'r', id: 'e-1', from: 'a', text: 't', ts: 5 }, 'seq is internal and not sent')
+  t.same(JSON.parse(encodePresence('r', ['a'], ['b'])), { type: 'presence', room: 'r', joined: ['a'], left: ['b'] })
+  t.same(JSON.parse(encodeLeft('r')), { type: 'left', room: 'r' })
+  t.same(JSON.parse(encodeAck('x', 'e-2')), { type: 'ack', ref: 'x', id: 'e-2' })
+  t.same(JSON.parse(encodeError('not_joined', 'm')), { type: 'error', code: 'not_joined', message: 'm' }, 'no ref key without a ref')
+  t.same(JSON.parse(encodeError('rate_limited', 'm', 'r')), { type: 'error', code: 'rate_limited', message: 'm', ref: 'r' })
+  const text = 'quote " backslash \\ newline \n ' + emoji
+  t.equal(JSON.parse(encodeMessage({ room: 'r', id: 'e-1', seq: 1, from: 'a', text, ts: 5 })).text, text, 'text survives escaping')
+})

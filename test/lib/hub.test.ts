@@ -1,0 +1,462 @@
+// Unit tests of lib/hub.ts on the memory bus with fake members: rooms,
+// join replies and resumes, fan-out of one buffer, and presence batching.
+import t, { type Test } from 'tap'
+import type { ReadRequest, ReadResult } from '../../lib/bus.js'
+import { BrokerUnavailableError } from '../../lib/bus.js'
+import { Hub, type HubOptions } from '../../lib/hub.js'
+import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
+import { MemoryBus } from '../../lib/memory-bus.js'
+import { createStats } from '../../lib/stats.js'
+import { delay, eventually, FakeMember } from '../helpers/fake-member.js'
+
+/** A memory bus whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
+class GatedBus extends MemoryBus {
+  private readonly gates: Array<() => void> = []
+  early = false
+
+  override async read (room: string, request: ReadRequest): Promise<ReadResult> {
+    const snapshot = this.early ? super.read(room, request) : undefined
+    await new Promise<void>((resolve) => this.gates.push(resolve))
+    return snapshot ?? super.read(room, request)
+  }
+
+  get waiting (): number {
+    return this.gates.length
+  }
+
+  open (): void {
+    for (const gate of this.gates.splice(0)) gate()
+  }
+}
+
+class FailingBus extends MemoryBus {
+  override read (): Promise<ReadResult> {
+    return Promise.reject(new BrokerUnavailableError('redis is away'))
+  }
+}
+
+interface Setup {
+  hub: Hub
+  bus: MemoryBus
+  stats: ReturnType<typeof createStats>
+}
+
+async function setup (t: Test, options: Partial<HubOptions> = {}): Promise<Setup> {
+  const bus = options.bus ?? new MemoryBus({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
+  const stats = createStats()
+  const hub = new Hub({
+    bus,
+    stats,
+    historyOnJoin: 50,
+    historySize: 1000,
+    presenceBatchMs: 0,
+    maxRoomsPerConnection: 100,
+    ...options
+  })
+  await hub.start()
+  t.teardown(() => hub.close())
+  return { hub, bus: bus as MemoryBus, stats }
+}
+
+/** Runs queued promise callbacks without letting any timer fire in between. */
+async function microtasks (): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+}
+
+/** Joins and waits for the reply (the memory bus answers within a few microtasks). */
+async function joinNow (hub: Hub, member: FakeMember, room: string, since?: string): Promise<void> {
+  const before = member.writes.length
+  t.equal(hub.join(member, room, since), 'joined')
+  await microtasks()
+  if (!member.frames.slice(before).some((frame) => frame.type === 'joined')) throw new Error(`${member.name} got no joined for ${room}`)
+}
+
+async function publishTexts (hub: Hub, room: string, texts: string[]): Promise<string[]> {
+  const ids: string[] = []
+  for (const text of texts) ids.push((await hub.broadcast(room, 'system', text)).id)
+  return ids
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`)
+
+t.test('rooms exist while they have members', async (t) => {
+  const { hub } = await setup(t)
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  t.equal(hub.roomCount, 0)
+  await joinNow(hub, alice, 'lobby')
+  t.equal(hub.roomCount, 1, 'created on the first join')
+  await joinNow(hub, bob, 'lobby')
+  t.equal(hub.roomCount, 1)
+  t.ok(hub.isJoined(alice, 'lobby'))
+  t.equal(hub.leave(alice, 'lobby'), true)
+  t.equal(hub.roomCount, 1, 'kept while bob is in it')
+  hub.disconnect(bob)
+  t.equal(hub.roomCount, 0, 'removed when empty')
+  t.notOk(hub.isJoined(bob, 'lobby'))
+})
+
+t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
+  const { hub, bus } = await setup(t)
+  for (let i = 0; i < 500; i++) {
+    const member = new FakeMember(`m${i}`)
+    hub.join(member, `room-${i}`)
+    await hub.broadcast(`room-${i}`, 'system', 'hello')
+    if (i % 2 === 0) hub.leave(member, `room-${i}`)
+    else hub.disconnect(member)
+  }
+  // Some left while their join was still being read.
+  await microtasks()
+  t.equal(hub.roomCount, 0)
+  await hub.broadcast('room-7', 'system', 'nobody listens')
+  t.equal(bus.roomLogCount, 500, 'the logs stay in the bus for resumes (within MAX_IDLE_ROOMS)')
+})
+
+t.test('join replies joined, then the recent history oldest first, then live messages', async (t) => {
+  const { hub } = await setup(t, { historyOnJoin: 3 })
+  await publishTexts(hub, 'lobby', range(1, 5))
+  const bob = new FakeMember('b', 'bob')
+  await joinNow(hub, bob, 'lobby')
+  const alice = new FakeMember('a', 'alice')
+  t.equal(hub.join(alice, 'lobby'), 'joined')
+  t.equal(alice.writes.length, 0, 'nothing is written before the history is read')
+  await microtasks()
+  t.same(alice.frames[0], { type: 'joined', room: 'lobby', members: ['bob', 'alice'], recovered: true }, 'members include the joiner')
+  t.same(alice.frames.slice(1).map((f) => f.type), ['message', 'message', 'message'])
+  t.same(alice.texts('lobby'), ['m3', 'm4', 'm5'], 'HISTORY_ON_JOIN most recent, oldest first')
+  await publishTexts(hub, 'lobby', ['live'])
+  t.same(alice.texts('lobby'), ['m3', 'm4', 'm5', 'live'])
+  t.match(alice.frames.at(-1), { type: 'message', room: 'lobby', from: 'system', text: 'live' })
+})
+
+t.test('HISTORY_ON_JOIN of 0 sends no history', async (t) => {
+  const { hub } = await setup(t, { historyOnJoin: 0 })
+  await publishTexts(hub, 'r', range(1, 3))
+  const alice = new FakeMember('a')
+  await joinNow(hub, alice, 'r')
+  t.same(alice.frames.map((f) => f.type), ['joined'])
+})
+
+t.test('join with since resumes after it', async (t) => {
+  const { hub } = await setup(t, { historyOnJoin: 2 })
+  const ids = await publishTexts(hub, 'r', range(1, 10))
+  const alice = new FakeMember('a')
+  await joinNow(hub, alice, 'r', ids[3])
+  t.match(alice.frames[0], { type: 'joined', recovered: true })
+  t.same(alice.texts('r'), range(5, 10), 'every message after since, beyond HISTORY_ON_JOIN')
+  await publishTexts(hub, 'r', ['m11'])
+  t.same(alice.texts('r'), range(5, 11), 'then live, once')
+
+  const up = new FakeMember('u')
+  const [last] = await publishTexts(hub, 'r', ['m12'])
+  await joinNow(hub, up, 'r', last)
+  t.same(up.frames.map((f) => f.type), ['joined'], 'nothing missed: nothing sent')
+  t.match(up.frames[0], { recovered: true })
+})
+
+t.test('join with an unknown since: recovered false and the recent history', async (t) => {
+  const { hub } = await setup(t, { historyOnJoin: 2, historySize: 5 })
+  const ids = await publishTexts(hub, 'r', range(1, 8)) // m1..m3 trimmed
+  for (const since of ['deadbeef-1', 'junk', ids[0] as string]) {
+    const member = new FakeMember(`m-${since}`)
+    await joinNow(hub, member, 'r', since)
+    t.match(member.frames[0], { type: 'joined', recovered: false }, `since ${since}`)
+    t.same(member.texts('r'), ['m7', 'm8'], 'HISTORY_ON_JOIN recent messages, as on a plain join')
+    hub.disconnect(member)
+  }
+  const empty = new FakeMember('e')
+  await joinNow(hub, empty, 'fresh-room', 'deadbeef-1')
+  t.same(empty.frames, [{ type: 'joined', room: 'fresh-room', members: ['e'], recovered: false }])
+})
+
+t.test('messages published while the history is read arrive exactly once, in order', async (t) => {
+  for (const early of [false, true]) {
+    t.test(early ? 'read state taken at the join' : 'read state taken after the publishes', async (t) => {
+      const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
+      bus.early = early
+      const { hub } = await setup(t, { bus, historyOnJoin: 50 })
+      const watcher = new FakeMember('w')
+      hub.join(watcher, 'r')
+      bus.open()
+      await microtasks()
+      await publishTexts(hub, 'r', range(1, 3))
+
+      const alice = new FakeMember('a')
+      const ids = await publishTexts(hub, 'r', ['m4'])
+      hub.join(alice, 'r', ids[0])
+      const resumer = new FakeMember('r')
+      hub.join(resumer, 'r')
+      await publishTexts(hub, 'r', range(5, 8))
+      t.equal(alice.writes.length, 0, 'held while the history is read')
+      t.equal(bus.waiting, 2)
+      bus.open()
+      await microtasks()
+      t.same(alice.texts('r'), range(5, 8), 'since m4: m5..m8, none twice')
+      t.same(resumer.texts('r'), range(1, 8), 'plain join: m1..m8, none twice')
+      await publishTexts(hub, 'r', ['m9'])
+      t.same(alice.texts('r'), range(5, 9))
+      t.same(watcher.texts('r'), range(1, 9))
+    })
+  }
+})
+
+t.test('a member who leaves while its history is read gets nothing', async (t) => {
+  const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
+  const { hub } = await setup(t, { bus })
+  await publishTexts(hub, 'r', ['old'])
+  const alice = new FakeMember('a')
+  hub.join(alice, 'r')
+  t.ok(hub.isJoined(alice, 'r'), 'joined at once, before the reply')
+  hub.leave(alice, 'r')
+  t.equal(hub.roomCount, 0)
+  bus.open()
+  await microtasks()
+  t.same(alice.frames, [])
+})
+
+t.test('a failed history read refuses the join with unavailable', async (t) => {
+  const { hub, stats } = await setup(t, { bus: new FailingBus({ historySize: 10, maxIdleRooms: 10 }) })
+  const alice = new FakeMember('a')
+  t.equal(hub.join(alice, 'r', undefined, 'my-ref'), 'joined')
+  await microtasks()
+  t.match(alice.frames, [{ type: 'error', code: 'unavailable', ref: 'my-ref', message: /could not join "r": redis is away/ }])
+  t.notOk(hub.isJoined(alice, 'r'))
+  t.equal(hub.roomCount, 0)
+  t.equal(stats.errors.unavailable, 1)
+})
+
+t.test('a member whose catch-up buffer overflows is closed with 1013', async (t) => {
+  const bus = new GatedBus({ historySize: 10, maxIdleRooms: 10 })
+  const { hub } = await setup(t, { bus })
+  const alice = new FakeMember('a')
+  hub.join(alice, 'r')
+  for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await bus.publish('r', 'x', 'flood')
+  t.same(alice.closes, [], 'a full buffer is still fine')
+  await bus.publish('r', 'x', 'one too many')
+  t.match(alice.closes, [{ code: 1013 }])
+})
+
+t.test('too_many_rooms', async (t) => {
+  const { hub } = await setup(t, { maxRoomsPerConnection: 2 })
+  const alice = new FakeMember('a')
+  t.equal(hub.maxRoomsPerConnection, 2)
+  await joinNow(hub, alice, 'one')
+  await joinNow(hub, alice, 'two')
+  const before = alice.writes.length
+  t.equal(hub.join(alice, 'three'), 'too_many_rooms')
+  await microtasks()
+  t.equal(alice.writes.length, before, 'no joined for the refused room')
+  t.notOk(hub.isJoined(alice, 'three'))
+  t.equal(hub.roomCount, 2, 'no room was created')
+  await joinNow(hub, alice, 'two') // joining a room again is not one more room
+  t.ok(hub.leave(alice, 'one'))
+  await joinNow(hub, alice, 'three')
+  t.ok(hub.isJoined(alice, 'three'))
+})
+
+t.test('joining a room again restarts it', async (t) => {
+  const { hub } = await setup(t, { historyOnJoin: 2 })
+  await publishTexts(hub, 'r', range(1, 3))
+  const alice = new FakeMember('a')
+  await joinNow(hub, alice, 'r')
+  await joinNow(hub, alice, 'r')
+  t.same(alice.frames.map((f) => f.type), ['joined', 'message', 'message', 'joined', 'message', 'message'])
+  t.same(alice.frames[3], { type: 'joined', room: 'r', members: ['a'], recovered: true }, 'listed once')
+  await publishTexts(hub, 'r', ['live'])
+  t.equal(alice.texts('r').filter((text) => text === 'live').length, 1, 'live messages once')
+})
+
+t.test('leave and disconnect', async (t) => {
+  const { hub } = await setup(t)
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  await joinNow(hub, alice, 'x')
+  await joinNow(hub, alice, 'y')
+  await joinNow(hub, bob, 'x')
+  await joinNow(hub, bob, 'y')
+  t.equal(hub.leave(alice, 'nope'), false, 'not in a room that does not exist')
+  t.equal(hub.leave(bob, 'x'), true)
+  t.equal(hub.leave(bob, 'x'), false, 'not in it any more')
+  t.match(alice.frames.at(-1), { type: 'presence', room: 'x', joined: [], left: ['bob'] })
+  await publishTexts(hub, 'x', ['after leave'])
+  t.same(bob.texts('x'), [], 'no messages after a leave')
+  t.same(alice.texts('x'), ['after leave'])
+
+  hub.disconnect(alice)
+  t.notOk(hub.isJoined(alice, 'x'))
+  t.notOk(hub.isJoined(alice, 'y'))
+  t.match(bob.frames.at(-1), { type: 'presence', room: 'y', joined: [], left: ['alice'] })
+  t.equal(hub.roomCount, 1, 'x is empty and gone, y has bob')
+  await publishTexts(hub, 'y', ['after disconnect'])
+  t.same(alice.texts('y'), [])
+  hub.disconnect(alice)
+  hub.disconnect(new FakeMember('never-joined'))
+  t.pass('disconnecting twice, or a stranger, is harmless')
+})
+
+t.test('fan-out writes the same Buffer instance to every member', async (t) => {
+  const bus = new GatedBus({ historySize: 100, maxIdleRooms: 100 })
+  const { hub, stats } = await setup(t, { bus })
+  const members = Array.from({ length: 5 }, (_, i) => new FakeMember(`m${i}`))
+  for (const member of members) hub.join(member, 'r')
+  bus.open()
+  await microtasks()
+  const late = new FakeMember('late')
+  hub.join(late, 'r')
+  const message = await hub.broadcast('r', 'system', 'hello')
+  const outBefore = stats.messagesOut
+  await hub.broadcast('r', 'system', 'second')
+  t.equal(stats.messagesOut - outBefore, 5, 'one message out per live member')
+
+  const firsts = members.map((member) => member.writes.find((buffer) => buffer.toString().includes('"hello"')))
+  t.ok(firsts[0] instanceof Buffer)
+  for (const buffer of firsts) t.ok(buffer === firsts[0], 'identical buffer, serialised once')
+  t.same(JSON.parse(String(firsts[0])), { type: 'message', room: 'r', id: message.id, from: 'system', text: 'hello', ts: message.ts })
+
+  bus.open()
+  await microtasks()
+  const replayed = late.writes.find((buffer) => buffer.toString().includes('"hello"'))
+  t.ok(replayed === firsts[0], 'a member catching up gets the same buffer too')
+  t.same(late.texts('r'), ['hello', 'second'])
+})
+
+t.test('messages and stats', async (t) => {
+  const { hub, stats } = await setup(t)
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  await joinNow(hub, alice, 'r')
+  await joinNow(hub, bob, 'r')
+  const message = await hub.publish(alice, 'r', 'from alice')
+  t.equal(message.from, 'alice', 'from is the member\'s name')
+  t.equal(stats.messagesIn, 1)
+  t.equal(stats.messagesOut, 2)
+  t.same(alice.texts('r'), ['from alice'], 'the sender gets its own message too')
+  await hub.broadcast('elsewhere', 'ops', 'nobody here')
+  t.equal(stats.messagesIn, 2)
+  t.equal(stats.messagesOut, 2)
+  t.same(bob.texts('elsewhere'), [])
+})
+
+t.test('presence with PRESENCE_BATCH_MS=0: each change goes at once', async (t) => {
+  const { hub } = await setup(t, { presenceBatchMs: 0 })
+  const watcher = new FakeMember('w', 'watcher')
+  await joinNow(hub, watcher, 'r')
+  t.same(watcher.ofType('presence'), [], 'not told of its own join')
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  hub.join(alice, 'r')
+  t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['alice'], left: [] }], 'synchronously, no timer')
+  hub.join(bob, 'r')
+  hub.leave(alice, 'r')
+  t.same(watcher.ofType('presence'), [
+    { type: 'presence', room: 'r', joined: ['alice'], left: [] },
+    { type: 'presence', room: 'r', joined: ['bob'], left: [] },
+    { type: 'presence', room: 'r', joined: [], left: ['alice'] }
+  ])
+  await microtasks()
+  t.same(alice.ofType('presence'), [])
+  t.same(bob.ofType('presence'), [], 'bob was catching up when alice left; his members list says so')
+  t.same(bob.frames[0], { type: 'joined', room: 'r', members: ['watcher', 'bob'], recovered: true })
+})
+
+const WINDOW_MS = 40
+
+t.test('presence batching: many joins in one window make one frame', async (t) => {
+  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const watchers = [new FakeMember('w1'), new FakeMember('w2')]
+  for (const watcher of watchers) hub.join(watcher, 'r')
+  await delay(WINDOW_MS * 3)
+  t.same(watchers.map((w) => w.ofType('presence').length), [0, 0], 'the watchers\' own window told them nothing')
+
+  const joiners = Array.from({ length: 20 }, (_, i) => new FakeMember(`j${i}`))
+  for (const joiner of joiners) hub.join(joiner, 'r')
+  await microtasks()
+  t.same(watchers[0]?.ofType('presence'), [], 'nothing before the window ends')
+  await eventually(() => (watchers[0]?.ofType('presence').length ?? 0) > 0, 'the batched presence frame')
+  await delay(WINDOW_MS * 3)
+  for (const watcher of watchers) {
+    t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: joiners.map((j) => j.name), left: [] }], 'one frame for twenty joins')
+  }
+  const frames = watchers.map((w) => w.writes.find((buffer) => buffer.toString().includes('"presence"')))
+  t.ok(frames[0] !== undefined && frames[0] === frames[1], 'the shared presence frame is serialised once')
+  for (const joiner of joiners) {
+    t.same(joiner.ofType('presence'), [], `${joiner.name} is not told of its own join (nor of joins its members list had)`)
+    t.same(joiner.frames[0]?.members, ['w1', 'w2', ...joiners.map((j) => j.name)])
+  }
+})
+
+t.test('presence batching: a join and a leave inside one window cancel out', async (t) => {
+  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const watcher = new FakeMember('w')
+  hub.join(watcher, 'r')
+  await delay(WINDOW_MS * 3)
+
+  const quick = new FakeMember('quick')
+  hub.join(quick, 'r')
+  hub.leave(quick, 'r')
+  const live = new FakeMember('live-briefly')
+  hub.join(live, 'r')
+  await microtasks() // goes live inside the window
+  hub.disconnect(live)
+  await delay(WINDOW_MS * 4)
+  t.same(watcher.ofType('presence'), [], 'no frame with nothing left in it')
+
+  // The next window is not disturbed by the cancelled one.
+  const stay = new FakeMember('stay')
+  hub.join(stay, 'r')
+  await eventually(() => watcher.ofType('presence').length > 0, 'presence of stay')
+  t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['stay'], left: [] }])
+})
+
+t.test('presence batching: joins and leaves of different members are netted', async (t) => {
+  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const watcher = new FakeMember('w')
+  const leaver = new FakeMember('leaver')
+  hub.join(watcher, 'r')
+  hub.join(leaver, 'r')
+  await delay(WINDOW_MS * 3)
+  const before = watcher.ofType('presence').length
+  const newcomer = new FakeMember('newcomer')
+  hub.join(newcomer, 'r')
+  hub.leave(leaver, 'r')
+  await eventually(() => watcher.ofType('presence').length > before, 'the netted frame')
+  await delay(WINDOW_MS * 2)
+  t.same(watcher.ofType('presence').slice(before), [{ type: 'presence', room: 'r', joined: ['newcomer'], left: ['leaver'] }])
+})
+
+t.test('presence batching: a member live mid-window is told only of later changes', async (t) => {
+  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const watcher = new FakeMember('w')
+  hub.join(watcher, 'r')
+  await delay(WINDOW_MS * 3)
+
+  const first = new FakeMember('first')
+  hub.join(first, 'r')
+  await microtasks()
+  t.same(first.frames[0]?.members, ['w', 'first'], 'first is live, inside the window')
+  const second = new FakeMember('second')
+  hub.join(second, 'r')
+  await microtasks()
+  await eventually(() => watcher.ofType('presence').length > 0, 'the window\'s frame')
+  await delay(WINDOW_MS * 2)
+  t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['first', 'second'], left: [] }])
+  t.same(first.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['second'], left: [] }], 'only what its members list missed')
+  t.same(second.ofType('presence'), [], 'second\'s members list had everything')
+  t.same(second.frames[0]?.members, ['w', 'first', 'second'])
+})
+
+t.test('a client is never told of its own join, with or without batching', async (t) => {
+  for (const presenceBatchMs of [0, WINDOW_MS]) {
+    const { hub } = await setup(t, { presenceBatchMs })
+    const watcher = new FakeMember('w')
+    hub.join(watcher, 'r')
+    await delay(WINDOW_MS * 2)
+    const alice = new FakeMember('alice')
+    hub.join(alice, 'r')
+    await eventually(() => watcher.ofType('presence').length > 0, 'watcher told of alice')
+    await delay(WINDOW_MS * 2)
+    t.same(alice.ofType('presence'), [], `PRESENCE_BATCH_MS=${presenceBatchMs}`)
+    t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['alice'], left: [] }])
+    hub.close()
+  }
+})

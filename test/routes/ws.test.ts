@@ -1,0 +1,124 @@
+// Route tests of routes/ws.ts: the upgrade checks (method, upgrade headers,
+// name, origin) and the WebSocket session over injectWS and a real socket.
+import t from 'tap'
+import { startServer } from '../helpers/server.js'
+import { buildTestApp, injectClient, upgradeStatus } from '../helpers/inject.js'
+import { TestClient } from '../helpers/ws-client.js'
+
+t.test('other methods on /ws get 405 with Allow: GET', async (t) => {
+  const app = await buildTestApp(t)
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH'] as const) {
+    const response = await app.inject({ method, url: '/ws' })
+    t.equal(response.statusCode, 405, method)
+    t.equal(response.headers.allow, 'GET', `${method}: Allow: GET`)
+    t.match(response.json(), { error: 'Method Not Allowed', message: /only GET/ })
+  }
+})
+
+t.test('a plain GET /ws gets 426', async (t) => {
+  const app = await buildTestApp(t)
+  const response = await app.inject('/ws')
+  t.equal(response.statusCode, 426)
+  t.equal(response.headers.upgrade, 'websocket')
+  t.match(response.json(), { error: 'Upgrade Required' })
+  t.equal((await app.inject('/ws?name=alice')).statusCode, 426, 'with a name too')
+})
+
+t.test('a bad name is refused with 400 before the upgrade', async (t) => {
+  const app = await buildTestApp(t)
+  const bad = {
+    'too long': 'x'.repeat(33),
+    'control character': 'ali%01ce',
+    'a tab inside': 'al%09ice',
+    'DEL': 'ali%7Fce',
+    'C1 control': 'ali%C2%85ce',
+    empty: '',
+    'blank after trimming': '%20%20%20',
+    'given twice': 'alice&name=bob'
+  }
+  for (const [why, name] of Object.entries(bad)) {
+    t.equal(await upgradeStatus(app, `/ws?name=${name}`), 400, why)
+  }
+  t.equal(await upgradeStatus(app, `/ws?name=${'x'.repeat(32)}`), 101, '32 characters are fine')
+  t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent('😀'.repeat(32))}`), 101, '32 emoji are 32 characters')
+  t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent('😀'.repeat(33))}`), 400, '33 emoji are too many')
+})
+
+t.test('the 400 body names the field', async (t) => {
+  const server = await startServer(t)
+  const response = await fetch(`${server.url}/ws?name=${'x'.repeat(40)}`, {
+    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }
+  }).catch((error: unknown) => error as Error)
+  if (response instanceof Error) {
+    // fetch refuses to send upgrade headers on some Node versions: ask over a raw socket instead.
+    const status = await TestClient.connect(`${server.wsUrl}?name=${'x'.repeat(40)}`).then(() => 101, (error: { statusCode?: number }) => error.statusCode)
+    t.equal(status, 400)
+    return
+  }
+  t.equal(response.status, 400)
+  t.match(await response.json(), { field: 'name', message: /1-32 characters/ })
+})
+
+t.test('the name is trimmed; without one the server picks guest-XXXX', async (t) => {
+  const app = await buildTestApp(t)
+  const trimmed = await injectClient(app, '/ws?name=%20%20alice%20')
+  t.teardown(() => trimmed.close())
+  t.match(await trimmed.next((f) => f.type === 'welcome', 'welcome'), { name: 'alice', node: 'test-node' })
+  const names = new Set<string>()
+  for (let i = 0; i < 5; i++) {
+    const guest = await injectClient(app)
+    t.teardown(() => guest.close())
+    const welcome = await guest.next((f) => f.type === 'welcome', 'welcome')
+    t.match(welcome.name, /^guest-[0-9a-f]{4}$/)
+    t.match(welcome.id, /^[0-9a-f]{16}$/)
+    names.add(welcome.name as string)
+  }
+  t.ok(names.size > 1, 'guest names are random')
+})
+
+t.test('origin check', async (t) => {
+  const app = await buildTestApp(t, { ALLOWED_ORIGINS: 'https://app.example.com' })
+  const host = 'chat.example.com'
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://evil.example.net' }), 403, 'a foreign origin')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://chat.example.com.evil.net' }), 403, 'a look-alike suffix')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'null' }), 403, 'an opaque origin')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://chat.example.com' }), 101, 'the same host')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://app.example.com' }), 101, 'an ALLOWED_ORIGINS one')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'http://app.example.com' }), 403, 'an allowed host with another scheme is another origin')
+  t.equal(await upgradeStatus(app, '/ws', { host }), 101, 'no Origin: a non-browser client')
+  t.equal(await upgradeStatus(app, '/ws?name=', { host, origin: 'https://evil.example.net' }), 403, 'the origin is checked before the name')
+})
+
+t.test('origin check over a real socket', async (t) => {
+  const server = await startServer(t)
+  const same = await TestClient.connect(`${server.wsUrl}?name=alice`, { origin: server.url })
+  t.teardown(() => same.close())
+  t.match(await same.next((f) => f.type === 'welcome', 'welcome'), { name: 'alice' })
+  await t.rejects(TestClient.connect(server.wsUrl, { origin: 'https://elsewhere.example' }), { statusCode: 403 })
+})
+
+t.test('a session over injectWS: invalid frames keep the connection open', async (t) => {
+  const app = await buildTestApp(t)
+  const client = await injectClient(app, '/ws?name=alice')
+  t.teardown(() => client.close())
+  await client.next((f) => f.type === 'welcome', 'welcome')
+  client.send('{oops')
+  t.match(await client.next((f) => f.type === 'error', 'error'), { code: 'invalid_frame', message: 'frame is not valid JSON' })
+  client.send({ type: 'join', room: 'lobby', since: null, ref: 'j' })
+  t.match(await client.next((f) => f.type === 'error' && f.ref === 'j', 'error j'), { code: 'invalid_frame', message: /null/ })
+  t.same(await client.join('lobby'), { type: 'joined', room: 'lobby', members: ['alice'], recovered: true })
+  client.send({ type: 'send', room: 'lobby', text: 'hello', ref: 's' })
+  const ack = await client.next((f) => f.type === 'ack', 'ack')
+  t.match(client.messages('lobby'), [{ id: ack.id, from: 'alice', text: 'hello' }])
+  t.equal(client.closeCode, undefined, 'still open')
+})
+
+t.test('a binary frame closes with 1003; an oversized frame with 1009', async (t) => {
+  const server = await startServer(t, { MAX_PAYLOAD_BYTES: '1024' })
+  const binary = await TestClient.connect(server.wsUrl)
+  binary.socket.send(Buffer.from('{"type":"join","room":"r"}'), { binary: true })
+  t.equal((await binary.waitClosed()).code, 1003)
+  const big = await TestClient.connect(server.wsUrl)
+  big.send({ type: 'send', room: 'r', text: 'x'.repeat(2000) })
+  t.equal((await big.waitClosed()).code, 1009)
+})
