@@ -7,6 +7,7 @@ import type { Test } from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
 import { startServer, TEST_TOKEN, type RunningServer } from '../helpers/server.js'
 import { NodeProcess } from '../helpers/node-process.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 import { metric, sleep, waitFor } from '../helpers/http.js'
 
@@ -16,7 +17,7 @@ async function ready (url: string): Promise<number> {
   return (await fetch(`${url}/health/ready`)).status
 }
 
-async function startNode (t: Test, redis: RedisServer, nodeId: string, env: Record<string, string> = {}): Promise<RunningServer> {
+async function startNode (t: Test, redis: Pick<RedisServer, 'url'>, nodeId: string, env: Record<string, string> = {}): Promise<RunningServer> {
   const server = await startServer(t, { ...CLUSTER_ENV, REDIS_URL: redis.url, NODE_ID: nodeId, ...env })
   await waitFor(async () => await ready(server.url) === 200, `node ${nodeId} ready`)
   return server
@@ -179,4 +180,33 @@ t.test('SIGKILL of a node: its members vanish from members on the other node wit
   t.ok(Date.now() - killedAt <= PRESENCE_TTL_MS + 3000, 'within PRESENCE_TTL_MS plus a margin')
   t.notOk(members.includes('ghost'))
   t.ok(members.includes('watcher'))
+})
+
+t.test('a subscription that goes silent while its socket stays open is dropped, reopened and repaired', async (t) => {
+  const redis = await RedisServer.start(t)
+  const proxy = await TcpProxy.start(t, redis.port)
+  // Node a reaches Redis through the proxy, so its subscription can be silenced.
+  const a = await startNode(t, { url: `redis://127.0.0.1:${proxy.port}` }, 'a')
+  const b = await startNode(t, redis, 'b')
+  const reader = await client(t, a.wsUrl, 'reader')
+  await reader.join('silent')
+  const writer = await client(t, b.wsUrl, 'writer')
+  await writer.join('silent')
+
+  t.equal(proxy.blackHole('chat:a:subscriber'), 1, 'silenced the subscriber connection of node a')
+  const sent: string[] = []
+  let sawNotReady = false
+  for (let i = 0; i < 40; i++) {
+    writer.send({ type: 'send', room: 'silent', text: `s${i}`, ref: `s${i}` })
+    sent.push((await writer.next((f) => f.type === 'ack' && f.ref === `s${i}`, `ack s${i}`)).id as string)
+    if (await ready(a.url) === 503) sawNotReady = true
+    await sleep(25)
+  }
+  await waitFor(async () => {
+    if (await ready(a.url) === 503) sawNotReady = true
+    return sawNotReady && await ready(a.url) === 200
+  }, 'node a to notice (503) and heal itself (200)', 10_000)
+  await reader.until((frames) => frames.filter((f) => f.type === 'message').length >= sent.length, 'all messages on node a', 10_000)
+  t.same(ids(reader.messages('silent')), sent, 'every message once, in order, despite the silent subscription')
+  t.ok((await metric(a.url, 'chat_redis_reconnects_total') ?? 0) >= 1, 'the node re-opened its subscription')
 })
