@@ -42,10 +42,10 @@ t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly 
   for (const s of subscribers) await s.join('storm')
 
   const TOTAL = 500
-  let killing = true
+  const run = { killing: true }
   let kills = 0
   const killer = (async () => {
-    while (killing && kills < 50) {
+    while (run.killing && kills < 50) {
       await sleep(300)
       await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
       kills++
@@ -57,7 +57,7 @@ t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly 
     if (i % 10 === 9) await sleep(50) // ~200 messages a second
   }
   await publisher.until((frames) => frames.filter((f) => f.type === 'ack' || f.type === 'error').length >= TOTAL, 'every send answered', 20_000)
-  killing = false
+  run.killing = false
   await killer
   t.ok(kills >= 5, `the subscriber connections were killed ${kills} times during the run`)
   t.equal(publisher.ofType('error').length, 0, 'the store kept working: no send was refused')
