@@ -1,5 +1,6 @@
 // Process entry point: reads the configuration, listens, and shuts down
 // gracefully on SIGTERM/SIGINT (PROTOCOL §5).
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
 
@@ -15,12 +16,21 @@ function readConfig (): Config {
   }
 }
 
+async function build (config: Config): Promise<FastifyInstance> {
+  try {
+    return await buildApp(config, {
+      logger: { level: process.env.LOG_LEVEL ?? 'info' },
+      // Upgraded sockets are closed by the drain; plain HTTP keep-alives may linger.
+      forceCloseConnections: true
+    })
+  } catch (error) {
+    process.stderr.write(`cannot start: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+}
+
 const config = readConfig()
-const app = await buildApp(config, {
-  logger: { level: process.env.LOG_LEVEL ?? 'info' },
-  // Upgraded sockets are closed by the drain; plain HTTP keep-alives may linger.
-  forceCloseConnections: true
-})
+const app = await build(config)
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {

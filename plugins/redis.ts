@@ -38,8 +38,13 @@ export default fp(async function redisPlugin (fastify) {
   const { nodeId } = fastify.config
   const command = new Redis(url, connectionOptions(`chat:${nodeId}:command`))
   const subscriber = new Redis(url, connectionOptions(`chat:${nodeId}:subscriber`))
+  // ioredis rejects connect() with "Connection is closed"; the cause is the last error event.
+  let lastError: Error | undefined
   for (const [role, client] of [['command', command], ['subscriber', subscriber]] as const) {
-    client.on('error', (error) => fastify.log.warn({ err: error, role }, 'redis connection error'))
+    client.on('error', (error) => {
+      lastError = error
+      fastify.log.warn({ err: error, role }, 'redis connection error')
+    })
     client.on('reconnecting', () => fastify.log.warn({ role }, 'redis reconnecting'))
   }
   try {
@@ -47,7 +52,8 @@ export default fp(async function redisPlugin (fastify) {
   } catch (error) {
     command.disconnect()
     subscriber.disconnect()
-    throw new Error(`cannot connect to Redis at ${redactUrl(url)} (REDIS_URL): ${(error as Error).message}. Start Redis or fix REDIS_URL; unset it to run a single node in memory.`)
+    const cause = (lastError ?? error as Error).message.replace(/\.$/, '')
+    throw new Error(`cannot connect to Redis at ${redactUrl(url)} (REDIS_URL): ${cause}. Start Redis or fix REDIS_URL; unset it to run a single node in memory`)
   }
   // Namespaces: fastify.redis.store (commands, scripts, publishes; "command"
   // would shadow Redis#command) and fastify.redis.subscriber.
