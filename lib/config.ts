@@ -2,16 +2,15 @@
 // contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
 import { z } from 'zod'
 
-const int = (min: number, max: number, fallback: number) =>
-  z.string()
-    .trim()
-    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `expected a whole number from ${min} to ${max}`).max(max, `expected a whole number from ${min} to ${max}`))
-    .optional()
-    .transform((value) => value ?? fallback)
-
+/** Empty means unset, for every variable. */
 const optionalText = z.string().trim().optional().transform((value) => value === '' ? undefined : value)
+
+const int = (min: number, max: number, fallback: number) => {
+  const expected = `expected a whole number from ${min} to ${max}`
+  return optionalText
+    .pipe(z.string().regex(/^\d+$/, expected).transform(Number).pipe(z.number().int().min(min, expected).max(max, expected)).optional())
+    .transform((value) => value ?? fallback)
+}
 
 const origins = optionalText.transform((value, ctx) => {
   if (value === undefined) return []
@@ -98,6 +97,7 @@ export class ConfigError extends Error {
 
 /** Secrets are named in errors but never printed: the lines end up in logs. */
 function shown (name: string, value: string | undefined): string {
+  if (value === undefined || value.trim() === '') return 'nothing: the default applies'
   if (name === 'BROADCAST_TOKEN') return `${[...(value ?? '')].length} characters`
   if (name === 'REDIS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
   return `"${value ?? ''}"`

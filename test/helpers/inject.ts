@@ -12,7 +12,12 @@ export const AUTH = { authorization: `Bearer ${TEST_TOKEN}` }
 /** Builds the app from the contract's defaults plus `env`; closed in the test's teardown. */
 export async function buildTestApp (t: Test, env: Record<string, string> = {}): Promise<FastifyInstance> {
   const app = await buildApp(testConfig(env))
-  t.teardown(() => app.close())
+  t.teardown(async () => {
+    // An injectWS stream never reports the client's end, so a graceful close
+    // would wait for the 5 s cut-off; these tests are not about shutdown.
+    for (const connection of app.connections) connection.terminate()
+    await app.close()
+  })
   await app.ready()
   return app
 }

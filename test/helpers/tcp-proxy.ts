@@ -18,13 +18,13 @@ export class TcpProxy {
   private constructor (private readonly server: Server, readonly port: number) {}
 
   static async start (t: Test, targetPort: number): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined
-    const server = createServer((client) => proxy?.accept(client, targetPort))
+    const server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const address = server.address()
     if (address === null || typeof address === 'string') throw new Error('proxy has no port')
-    proxy = new TcpProxy(server, address.port)
-    t.teardown(() => proxy?.close())
+    const proxy = new TcpProxy(server, address.port)
+    server.on('connection', (client) => proxy.accept(client, targetPort))
+    t.teardown(() => proxy.close())
     return proxy
   }
 

@@ -65,7 +65,7 @@ t.test('a concurrent repeat waits for the first call', async (t) => {
   const first = store.run('r', 'k', work)
   const second = store.run('r', 'k', work)
   let settled = false
-  void second.then(() => { settled = true })
+  second.then(() => { settled = true }, () => {})
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(settled, false, 'the repeat is still waiting')
   t.equal(runs, 1, 'the work ran once')

@@ -1,5 +1,6 @@
 // Route tests of routes/ws.ts: the upgrade checks (method, upgrade headers,
 // name, origin) and the WebSocket session over injectWS and a real socket.
+import http from 'node:http'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
 import { buildTestApp, injectClient, upgradeStatus } from '../helpers/inject.js'
@@ -30,7 +31,7 @@ t.test('a bad name is refused with 400 before the upgrade', async (t) => {
     'too long': 'x'.repeat(33),
     'control character': 'ali%01ce',
     'a tab inside': 'al%09ice',
-    'DEL': 'ali%7Fce',
+    DEL: 'ali%7Fce',
     'C1 control': 'ali%C2%85ce',
     empty: '',
     'blank after trimming': '%20%20%20',
@@ -44,19 +45,30 @@ t.test('a bad name is refused with 400 before the upgrade', async (t) => {
   t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent('😀'.repeat(33))}`), 400, '33 emoji are too many')
 })
 
-t.test('the 400 body names the field', async (t) => {
-  const server = await startServer(t)
-  const response = await fetch(`${server.url}/ws?name=${'x'.repeat(40)}`, {
-    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }
-  }).catch((error: unknown) => error as Error)
-  if (response instanceof Error) {
-    // fetch refuses to send upgrade headers on some Node versions: ask over a raw socket instead.
-    const status = await TestClient.connect(`${server.wsUrl}?name=${'x'.repeat(40)}`).then(() => 101, (error: { statusCode?: number }) => error.statusCode)
-    t.equal(status, 400)
-    return
-  }
-  t.equal(response.status, 400)
-  t.match(await response.json(), { field: 'name', message: /1-32 characters/ })
+t.test('refusals carry a JSON body naming the problem', async (t) => {
+  const server = await startServer(t, { ALLOWED_ORIGINS: '' })
+  const refusal = (path: string, headers: Record<string, string> = {}) => new Promise<{ status: number, body: Record<string, unknown> }>((resolve, reject) => {
+    const request = http.get(`${server.url}${path}`, {
+      agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers }
+    }, (response) => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => { text += chunk })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }))
+    })
+    request.on('upgrade', () => reject(new Error('the upgrade was accepted')))
+    request.on('error', reject)
+    request.setTimeout(5000, () => request.destroy(new Error('no answer within 5 s')))
+  })
+  const name = await refusal(`/ws?name=${'x'.repeat(40)}`)
+  t.equal(name.status, 400)
+  t.match(name.body, { error: 'Bad Request', field: 'name', message: /1-32 characters/ })
+  const control = await refusal('/ws?name=a%07b')
+  t.match(control.body, { field: 'name', message: /control characters/ })
+  const origin = await refusal('/ws', { origin: 'https://evil.example' })
+  t.equal(origin.status, 403)
+  t.match(origin.body, { error: 'Forbidden', message: /https:\/\/evil\.example is not allowed; add it to ALLOWED_ORIGINS/ })
 })
 
 t.test('the name is trimmed; without one the server picks guest-XXXX', async (t) => {
@@ -94,7 +106,11 @@ t.test('origin check over a real socket', async (t) => {
   const same = await TestClient.connect(`${server.wsUrl}?name=alice`, { origin: server.url })
   t.teardown(() => same.close())
   t.match(await same.next((f) => f.type === 'welcome', 'welcome'), { name: 'alice' })
-  await t.rejects(TestClient.connect(server.wsUrl, { origin: 'https://elsewhere.example' }), { statusCode: 403 })
+  const refused = await TestClient.connect(server.wsUrl, { origin: 'https://elsewhere.example' }).then(
+    (client) => { client.close(); return 101 },
+    (error: { statusCode?: number }) => error.statusCode
+  )
+  t.equal(refused, 403)
 })
 
 t.test('a session over injectWS: invalid frames keep the connection open', async (t) => {
