@@ -10,20 +10,37 @@ import type { Hub, Member } from './hub.js'
 import { RATE_LIMIT_STRIKES_BEFORE_CLOSE, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
+import type { Corkable, WriteBatch } from './write-batch.js'
+import { textFrame } from './ws-frame.js'
 
-/** The part of a `ws` WebSocket a connection uses. */
+/** The part of a `ws` WebSocket a connection uses: control frames and state. */
 export interface Socket {
+  readonly readyState: number
+  /** Bytes queued for the peer and not yet taken by the kernel. */
   readonly bufferedAmount: number
-  send (data: Buffer, options: { binary: boolean }): void
   close (code: number, reason: string): void
   terminate (): void
   ping (): void
 }
 
+/**
+ * The byte stream under the WebSocket. Data frames are written to it
+ * directly: they are complete, pre-built frames (`textFrame`), and with
+ * compression off `ws` writes its own frames (ping, close) synchronously to
+ * the same stream, so the order of bytes is kept.
+ */
+export interface FrameStream extends Corkable {
+  write (frame: Buffer): boolean
+}
+
+const OPEN = 1
+
 export interface ConnectionOptions {
   hub: Hub
   stats: Stats
   parse: (raw: string) => ParseResult
+  /** Coalesces the writes of one tick into one system call per connection. */
+  batch: WriteBatch
   sendQueueMaxBytes: number
   rateLimitPerSec: number
   rateLimitBurst: number
@@ -39,24 +56,25 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013
 } as const
 
-const TEXT_FRAME = { binary: false }
-
 export function newConnectionId (): string {
   return randomBytes(8).toString('hex')
 }
 
-export class Connection implements Member {
+export class Connection implements Member, Corkable {
   /** Cleared by each heartbeat ping, set again by the pong. */
   alive = true
   private closing = false
   private rateLimitStrikes = 0
   private readonly bucket: TokenBucket
   private closeTimer: NodeJS.Timeout | undefined
+  /** Corked by the write batch until the end of this tick. */
+  private held = false
 
   constructor (
     readonly id: string,
     readonly name: string,
     private readonly socket: Socket,
+    private readonly stream: FrameStream,
     private readonly options: ConnectionOptions
   ) {
     this.bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst)
@@ -67,12 +85,16 @@ export class Connection implements Member {
   }
 
   welcome (node: string): void {
-    this.write(Buffer.from(encodeWelcome(this.id, this.name, node)))
+    this.write(textFrame(encodeWelcome(this.id, this.name, node)))
   }
 
   write (frame: Buffer): void {
-    if (this.closing) return
-    this.socket.send(frame, TEXT_FRAME)
+    if (this.closing || this.socket.readyState !== OPEN) return
+    if (!this.held) {
+      this.held = true
+      this.options.batch.hold(this)
+    }
+    this.stream.write(frame)
     if (this.socket.bufferedAmount > this.options.sendQueueMaxBytes) {
       this.options.stats.slowConsumerCloses++
       this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full')
@@ -96,6 +118,15 @@ export class Connection implements Member {
     this.closing = true
     clearTimeout(this.closeTimer)
     this.options.hub.disconnect(this)
+  }
+
+  cork (): void {
+    this.stream.cork()
+  }
+
+  uncork (): void {
+    this.held = false
+    this.stream.uncork()
   }
 
   ping (): void {
@@ -137,7 +168,7 @@ export class Connection implements Member {
         }
         return
       case 'leave':
-        if (hub.leave(this, frame.room)) this.write(Buffer.from(encodeLeft(frame.room)))
+        if (hub.leave(this, frame.room)) this.write(textFrame(encodeLeft(frame.room)))
         else this.error('not_joined', `not in room "${frame.room}"`, frame.ref)
         return
       case 'send':
@@ -162,7 +193,7 @@ export class Connection implements Member {
       return
     }
     hub.publish(this, room, text).then((message) => {
-      if (ref !== undefined) this.write(Buffer.from(encodeAck(ref, message.id)))
+      if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       const reason = error instanceof BrokerUnavailableError ? error.message : 'the message could not be stored; nothing was published'
       this.error('unavailable', reason, ref)
@@ -171,6 +202,6 @@ export class Connection implements Member {
 
   private error (code: ErrorCode, message: string, ref: string | undefined): void {
     this.options.stats.errors[code]++
-    this.write(Buffer.from(encodeError(code, message, ref)))
+    this.write(textFrame(encodeError(code, message, ref)))
   }
 }

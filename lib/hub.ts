@@ -8,12 +8,13 @@ import {
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import type { Stats } from './stats.js'
+import { textFrame } from './ws-frame.js'
 
 /** A connection as the hub sees it. */
 export interface Member {
   readonly id: string
   readonly name: string
-  /** Writes an already serialised frame; one buffer is shared by every member. */
+  /** Writes a complete WebSocket frame (`textFrame`); one buffer is shared by every member. */
   write (frame: Buffer): void
   /** Closes the connection (used when it cannot keep up). */
   close (code: number, reason: string): void
@@ -52,11 +53,11 @@ export type JoinOutcome = 'joined' | 'too_many_rooms'
 
 const frames = new WeakMap<StoredMessage, Buffer>()
 
-/** The message frame's bytes, serialised once however many members and replays need it. */
+/** The message's WebSocket frame, built once however many members and replays need it. */
 function frameOf (message: StoredMessage): Buffer {
   let frame = frames.get(message)
   if (frame === undefined) {
-    frame = Buffer.from(encodeMessage(message))
+    frame = textFrame(encodeMessage(message))
     frames.set(message, frame)
   }
   return frame
@@ -126,7 +127,7 @@ export class Hub {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== buffer) return
       const members = [...this.localNames(target), ...remote]
-      member.write(Buffer.from(encodeJoined(room, members, history.recovered)))
+      member.write(textFrame(encodeJoined(room, members, history.recovered)))
       let last = 0
       for (const message of history.messages) {
         member.write(frameOf(message))
@@ -148,7 +149,7 @@ export class Hub {
       this.removeMember(member, target)
       const reason = error instanceof BrokerUnavailableError ? error.message : 'could not read the room history'
       this.stats.errors.unavailable++
-      member.write(Buffer.from(encodeError('unavailable', `could not join "${room}": ${reason}`, ref)))
+      member.write(textFrame(encodeError('unavailable', `could not join "${room}": ${reason}`, ref)))
     })
     return 'joined'
   }
@@ -208,7 +209,7 @@ export class Hub {
   private deliverRemotePresence (roomName: string, joined: string[], left: string[]): void {
     const room = this.rooms.get(roomName)
     if (!room || room.live.size === 0) return
-    const frame = Buffer.from(encodePresence(roomName, joined, left))
+    const frame = textFrame(encodePresence(roomName, joined, left))
     for (const member of room.live) member.write(frame)
   }
 
@@ -281,13 +282,13 @@ export class Hub {
         const mark = room.joinedInWindow.get(member)
         let frame: Buffer | null | undefined
         if (mark === undefined) {
-          frame = sharedFrame ??= Buffer.from(encodePresence(room.name, shared.joined, shared.left))
+          frame = sharedFrame ??= textFrame(encodePresence(room.name, shared.joined, shared.left))
         } else {
           frame = suffixFrames.get(mark)
           if (frame === undefined) {
             const change = netPresence(pending, mark - room.changesBefore)
             frame = change.joined.length > 0 || change.left.length > 0
-              ? Buffer.from(encodePresence(room.name, change.joined, change.left))
+              ? textFrame(encodePresence(room.name, change.joined, change.left))
               : null
             suffixFrames.set(mark, frame)
           }

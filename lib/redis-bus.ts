@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis'
 import { BrokerUnavailableError, type Bus, type ClusterStats, type BusHandlers, type BusHealth, type BusMember, type ReadRequest, type ReadResult } from './bus.js'
 import type { StoredMessage } from './frames.js'
-import { REDIS_RETRY_MS, REPAIR_BATCH, REPAIR_PENDING_MAX, ROOM_LOG_RETENTION_MS } from './limits.js'
+import { REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, REPAIR_BATCH, REPAIR_PENDING_MAX, ROOM_LOG_RETENTION_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { AFTER_SCRIPT, nodeKey, probeChannel, PUBLISH_SCRIPT, READ_SCRIPT, roomKeys } from './redis-scripts.js'
 
@@ -44,8 +44,9 @@ interface RoomState {
   pending: WireMessage[]
   /** `pending` overflowed: the log must be read again after the current repair. */
   overflowed: boolean
-  /** Settles when the starting point is known; reads wait on it so history and live messages meet. */
+  /** Resolves when the starting point is known; reads wait on it so history and live messages meet. */
   started: Promise<void>
+  markStarted: () => void
   retryTimer: NodeJS.Timeout | undefined
 }
 
@@ -114,7 +115,7 @@ export class RedisBus implements Bus {
     // A room this node is joining: read only once live messages are flowing,
     // so the history and the live stream overlap instead of leaving a hole.
     const state = this.rooms.get(room)
-    if (state) await state.started
+    if (state && state.lastSeq < 0) await this.untilStarted(state)
     const keys = this.keys(room)
     const position = since === undefined ? undefined : parseMessageId(since)
     let reply: [string | null, number, Entry[]]
@@ -139,17 +140,25 @@ export class RedisBus implements Bus {
       pending: [],
       overflowed: false,
       started: Promise.resolve(),
+      markStarted: () => {},
       retryTimer: undefined
     }
+    state.started = new Promise((resolve) => { state.markStarted = resolve })
     this.rooms.set(room, state)
-    this.beginStart(state)
+    this.startRoom(state)
   }
 
-  /** (Re)starts a room whose starting point is not known yet; reads wait on `started`. */
-  private beginStart (state: RoomState): void {
-    state.started = this.startRoom(state)
-    // A failed start is retried when the subscriber is ready again; joins waiting on it get `unavailable`.
-    state.started.catch(() => {})
+  /** Waits for a room to start, but no longer than a command may take: then the reader gets `unavailable`. */
+  private async untilStarted (state: RoomState): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new BrokerUnavailableError('Redis could not subscribe to the room in time')), REDIS_COMMAND_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([state.started, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   unsubscribe (room: string): void {
@@ -261,20 +270,29 @@ export class RedisBus implements Bus {
     return `${this.options.nodeId}/${member.id}`
   }
 
-  /** Subscribes, then learns where the log stands; messages that arrive meanwhile wait. */
-  private async startRoom (state: RoomState): Promise<void> {
+  /**
+   * Subscribes, then learns where the log stands; messages that arrive
+   * meanwhile wait. While Redis is away it tries again (a returning
+   * subscriber also starts every room that has not started).
+   */
+  private startRoom (state: RoomState): void {
     const keys = this.keys(state.name)
-    try {
-      await this.subscriber.subscribe(keys.channel)
-      const [epoch, seq] = await this.command.hmget(keys.meta, 'e', 's')
-      if (this.rooms.get(state.name) !== state) return
-      state.epoch = epoch ?? undefined
-      state.lastSeq = Number(seq ?? 0)
-    } catch (error) {
-      // Redis is away: the room starts when the subscriber is ready again.
-      throw new BrokerUnavailableError(`Redis could not subscribe to the room (${(error as Error).message})`)
-    }
-    this.finishRepair(state)
+    clearTimeout(state.retryTimer)
+    state.retryTimer = undefined
+    this.subscriber.subscribe(keys.channel)
+      .then(() => this.command.hmget(keys.meta, 'e', 's'))
+      .then(([epoch, seq]) => {
+        // Left meanwhile, or started by another attempt: that baseline stands.
+        if (this.rooms.get(state.name) !== state || state.lastSeq >= 0) return
+        state.epoch = epoch ?? undefined
+        state.lastSeq = Number(seq ?? 0)
+        state.markStarted()
+        this.finishRepair(state)
+      }, () => {
+        if (this.rooms.get(state.name) !== state || this.closed || state.lastSeq >= 0) return
+        state.retryTimer = setTimeout(() => this.startRoom(state), REDIS_RETRY_MS)
+        state.retryTimer.unref()
+      })
   }
 
   private onChannelMessage (channel: string, payload: string): void {
@@ -390,7 +408,7 @@ export class RedisBus implements Bus {
     for (const state of this.rooms.values()) state.repairing = true
     this.subscriber.subscribe(...channels).then(() => {
       for (const state of this.rooms.values()) {
-        if (state.lastSeq < 0) this.beginStart(state)
+        if (state.lastSeq < 0) this.startRoom(state)
         else this.repair(state)
       }
       this.probe()

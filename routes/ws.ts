@@ -1,7 +1,9 @@
 // GET /ws: checks the upgrade request (shutdown, origin, name), then hands
 // the socket to a Connection. Other methods get 405, plain GETs 426.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Connection, newConnectionId } from '../lib/connection.js'
+import type { WebSocket } from 'ws'
+import { Connection, newConnectionId, type FrameStream } from '../lib/connection.js'
+import { WriteBatch } from '../lib/write-batch.js'
 import { codePointLength, createFrameParser } from '../lib/frames.js'
 import { randomInt } from 'node:crypto'
 
@@ -31,6 +33,16 @@ function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
   return allowed.includes(parsed.origin)
 }
 
+/**
+ * The TCP stream under a `ws` WebSocket. `ws` keeps it in a private field;
+ * writing pre-built frames to it is what lets one buffer serve every member.
+ */
+function streamOf (socket: WebSocket): FrameStream {
+  const stream = (socket as unknown as { _socket?: FrameStream })._socket
+  if (stream === undefined) throw new Error('ws no longer exposes its socket; see routes/ws.ts streamOf')
+  return stream
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     chatName: string
@@ -40,6 +52,7 @@ declare module 'fastify' {
 export default async function wsRoutes (fastify: FastifyInstance) {
   const { config, hub, stats, connections, lifecycle } = fastify
   const parse = createFrameParser(config.maxTextLength)
+  const batch = new WriteBatch()
   fastify.decorateRequest('chatName', '')
 
   fastify.route({
@@ -61,10 +74,11 @@ export default async function wsRoutes (fastify: FastifyInstance) {
       return reply.code(426).header('Upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'GET /ws must be a WebSocket upgrade' })
     },
     wsHandler (socket, request) {
-      const connection = new Connection(newConnectionId(), request.chatName, socket, {
+      const connection = new Connection(newConnectionId(), request.chatName, socket, streamOf(socket), {
         hub,
         stats,
         parse,
+        batch,
         sendQueueMaxBytes: config.sendQueueMaxBytes,
         rateLimitPerSec: config.rateLimitPerSec,
         rateLimitBurst: config.rateLimitBurst,

@@ -3,6 +3,13 @@
 import type { Member } from '../../lib/hub.js'
 import type { Frame } from './ws-client.js'
 
+/** The JSON text inside a complete server frame built by `textFrame`. */
+export function payloadOf (frame: Buffer): string {
+  if (frame[0] !== 0x81) throw new Error(`not a final text frame: first byte ${frame[0]}`)
+  const length = (frame[1] as number) & 0x7f
+  return frame.subarray(length < 126 ? 2 : length === 126 ? 4 : 10).toString()
+}
+
 export class FakeMember implements Member {
   /** Every buffer written, in order, as the hub handed it over (identity matters). */
   readonly writes: Buffer[] = []
@@ -20,7 +27,7 @@ export class FakeMember implements Member {
 
   /** The frames written so far, decoded. */
   get frames (): Frame[] {
-    return this.writes.map((buffer) => JSON.parse(buffer.toString()) as Frame)
+    return this.writes.map((buffer) => JSON.parse(payloadOf(buffer)) as Frame)
   }
 
   ofType (type: string): Frame[] {

@@ -3,24 +3,36 @@
 // limiting, and the slow-consumer close.
 import t, { type Test } from 'tap'
 import { BrokerUnavailableError } from '../../lib/bus.js'
-import { Connection, type Socket } from '../../lib/connection.js'
+import { Connection, type FrameStream, type Socket } from '../../lib/connection.js'
 import { createFrameParser } from '../../lib/frames.js'
 import { Hub } from '../../lib/hub.js'
 import { RATE_LIMIT_STRIKES_BEFORE_CLOSE } from '../../lib/limits.js'
 import { MemoryBus } from '../../lib/memory-bus.js'
 import { createStats } from '../../lib/stats.js'
+import { WriteBatch } from '../../lib/write-batch.js'
 import type { Frame } from '../helpers/ws-client.js'
+import { payloadOf } from '../helpers/fake-member.js'
 
-class FakeSocket implements Socket {
+class FakeSocket implements Socket, FrameStream {
+  readyState = 1
   bufferedAmount = 0
+  corked = 0
   readonly sent: Buffer[] = []
   readonly closes: Array<{ code: number, reason: string }> = []
   terminated = 0
   pings = 0
 
-  send (data: Buffer, options: { binary: boolean }): void {
-    if (options.binary) throw new Error('the server sends text frames only')
-    this.sent.push(data)
+  write (frame: Buffer): boolean {
+    this.sent.push(frame)
+    return true
+  }
+
+  cork (): void {
+    this.corked++
+  }
+
+  uncork (): void {
+    this.corked--
   }
 
   close (code: number, reason: string): void {
@@ -36,7 +48,7 @@ class FakeSocket implements Socket {
   }
 
   get frames (): Frame[] {
-    return this.sent.map((buffer) => JSON.parse(buffer.toString()) as Frame)
+    return this.sent.map((buffer) => JSON.parse(payloadOf(buffer)) as Frame)
   }
 
   last (): Frame | undefined {
@@ -52,9 +64,10 @@ async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBur
   t.teardown(() => hub.close())
   const connect = (name: string) => {
     const socket = new FakeSocket()
-    const connection = new Connection(`id-${name}`, name, socket, {
+    const connection = new Connection(`id-${name}`, name, socket, socket, {
       hub,
       stats,
+      batch: new WriteBatch(),
       parse: createFrameParser(20),
       sendQueueMaxBytes: options.sendQueueMaxBytes ?? 1_000_000,
       rateLimitPerSec: options.rateLimitPerSec ?? 1000,
