@@ -2,6 +2,7 @@
 // (single node; `unavailable` needs a broker that can fail and lives with the
 // cluster tests), with `ref` echoed and the connection left open.
 import t, { type Test } from 'tap'
+import { metric } from '../helpers/http.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 
@@ -47,6 +48,8 @@ t.test('invalid_frame: each kind of bad frame is refused and the connection stay
     t.match(error.message, message, `${what}: the message says what was wrong`)
     t.notOk('ref' in error, `${what}: no ref to echo`)
   }
+
+  t.equal(await metric(server.url, 'chat_errors_total', { code: 'invalid_frame' }), cases.length, 'each refusal counted once')
 
   // Nothing refused was published, and the connection still works.
   t.equal(client.messages('lobby').length, 0, 'no refused frame was published')
@@ -134,6 +137,23 @@ t.test('rate_limited: sends beyond the burst are refused with ref, then allowed 
   const id = await client.sendAndAck('lobby', 'after a pause')
   t.type(id, 'string', 'a send is accepted once a token is back')
   t.equal(client.closeCode, undefined, 'still open')
+})
+
+t.test('the rate limit counts send frames only', async (t) => {
+  const server = await startServer(t, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '2' })
+  const client = await connect(t, server.wsUrl, 'alice')
+  for (let i = 0; i < 10; i++) {
+    await client.join('lobby')
+    const from = client.frames.length
+    client.send({ type: 'leave', room: 'lobby' })
+    await client.next((f) => f.type === 'left', `left ${i}`, from)
+  }
+  await client.join('lobby')
+  for (let i = 0; i < 10; i++) client.send('not json')
+  await client.until((frames) => frames.filter((f) => f.type === 'error').length >= 10, 'ten invalid_frame errors')
+  t.same(client.errors('rate_limited'), [], 'joins, leaves and invalid frames took no token')
+  t.type(await client.sendAndAck('lobby', 'one'), 'string')
+  t.type(await client.sendAndAck('lobby', 'two'), 'string', 'the whole burst is still there')
 })
 
 t.test('too_many_rooms: joins beyond the limit are refused with ref', async (t) => {
