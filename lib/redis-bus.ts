@@ -56,7 +56,6 @@ export class RedisBus implements Bus {
   readonly clusterStats: ClusterStats = { redisReconnects: 0, gapsDetected: 0, messagesRepaired: 0, probeRoundTripMs: 0 }
   private readonly command: Redis
   private readonly subscriber: Redis
-  private readonly keysOf = new Map<string, ReturnType<typeof roomKeys>>()
   private readonly rooms = new Map<string, RoomState>()
   /** Members on this node per room (field → name), re-registered after Redis comes back. */
   private readonly localMembers = new Map<string, Map<string, string>>()
@@ -257,13 +256,9 @@ export class RedisBus implements Bus {
     this.handlers = undefined
   }
 
+  /** Not cached: a cache would grow with every room ever broadcast to. */
   private keys (room: string) {
-    let keys = this.keysOf.get(room)
-    if (!keys) {
-      keys = roomKeys(room)
-      this.keysOf.set(room, keys)
-    }
-    return keys
+    return roomKeys(room)
   }
 
   private memberField (member: BusMember): string {
