@@ -7,9 +7,19 @@ import { NodeProcess } from '../helpers/node-process.js'
 import { TestClient } from '../helpers/ws-client.js'
 
 const SHUTDOWN_GRACE_MS = 2000
-/** Slack for process start-up work and a loaded machine; the contract itself says "within the grace period". */
-const EXIT_MARGIN_MS = 3000
+/**
+ * Slack for a loaded machine (process teardown alone can take seconds when
+ * CPUs are oversubscribed); it equals the server's own safety net, which
+ * exits 1 at grace + 5 s, so a 0 within it is the server's clean exit.
+ */
+const EXIT_MARGIN_MS = 5000
 const CLIENTS = 10
+/**
+ * Without tap's coverage hooks (inherited through NODE_OPTIONS): writing
+ * coverage at exit takes seconds on a loaded machine and is not the server's
+ * own shutdown time.
+ */
+const ENV = { SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS), NODE_OPTIONS: '' }
 
 /** Rejects after `ms`; for racing against a promise that must settle in time. */
 function deadline (ms: number, what: string): Promise<never> {
@@ -17,7 +27,7 @@ function deadline (ms: number, what: string): Promise<never> {
 }
 
 t.test('SIGTERM: readiness 503, upgrades refused, 1001 to every client in spread batches, exit 0', async (t) => {
-  const server = await NodeProcess.start(t, { SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS), NODE_ID: 'child' })
+  const server = await NodeProcess.start(t, { ...ENV, NODE_ID: 'child' })
   const ready = await fetch(`${server.url}/health/ready`)
   t.equal(ready.status, 200, 'ready before the signal')
 
@@ -84,12 +94,15 @@ t.test('SIGTERM: readiness 503, upgrades refused, 1001 to every client in spread
   const buckets = new Set(closedAt.map((at) => Math.floor((at - firstClose) / 50)))
   t.ok(buckets.size >= 3, `in several batches (${buckets.size} distinct 50 ms slots)`)
 
-  // The process leaves by itself, with 0, within the grace period (plus slack).
-  const exit = await Promise.race([server.exited, deadline(SHUTDOWN_GRACE_MS + EXIT_MARGIN_MS, 'process exit')])
+  // The process leaves by itself, with 0, within the grace period (plus
+  // slack). Waiting past the server's own safety net (exit 1 at grace + 5 s)
+  // tells a slow exit from a hung one.
+  const exit = await Promise.race([server.exited, deadline(SHUTDOWN_GRACE_MS + 10_000, 'process exit')])
+  const exitedAfter = Date.now() - signalledAt
   watch.on = false
   await watcher
   t.same(exit, { code: 0, signal: null }, `exit code 0 (output: ${server.output.slice(-500)})`)
-  t.comment(`exited +${Date.now() - signalledAt} ms after SIGTERM`)
+  t.ok(exitedAfter <= SHUTDOWN_GRACE_MS + EXIT_MARGIN_MS, `exited ${exitedAfter} ms after SIGTERM, within the grace period plus ${EXIT_MARGIN_MS} ms`)
 
   // Once readiness turned 503 it stayed so (a probe racing the signal itself
   // may still see 200), and it kept answering while connections were closed.
@@ -99,13 +112,13 @@ t.test('SIGTERM: readiness 503, upgrades refused, 1001 to every client in spread
 })
 
 t.test('SIGINT drains the same way', async (t) => {
-  const server = await NodeProcess.start(t, { SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS) })
+  const server = await NodeProcess.start(t, ENV)
   const client = await TestClient.connect(`${server.wsUrl}?name=solo`)
   t.teardown(() => client.socket.terminate())
   await client.join('room')
   server.kill('SIGINT')
   const closed = await client.waitClosed(SHUTDOWN_GRACE_MS + EXIT_MARGIN_MS)
   t.equal(closed.code, 1001)
-  const exit = await Promise.race([server.exited, deadline(SHUTDOWN_GRACE_MS + EXIT_MARGIN_MS, 'process exit')])
+  const exit = await Promise.race([server.exited, deadline(SHUTDOWN_GRACE_MS + 10_000, 'process exit')])
   t.same(exit, { code: 0, signal: null }, `exit code 0 (output: ${server.output.slice(-500)})`)
 })

@@ -12,7 +12,7 @@ function run (env: Record<string, string>): Promise<{ code: number | null, stder
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
       cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...env },
+      env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'ignore', 'pipe']
     })
     let stderr = ''

@@ -1,0 +1,9 @@
+// The page's cluster node is stopped gracefully (SIGTERM: 1001 close, drain,
+// exit 0): the page shows "reconnecting", lands on the other node through the
+// same origin and shows what was broadcast meanwhile exactly once. The
+// scenario is in failover.ts.
+import t from 'tap'
+import { failover } from './failover.js'
+
+t.test('SIGTERM of the page\'s node: the page reconnects through the same origin to the other node and shows what it missed exactly once',
+  (t) => failover(t, 'SIGTERM'))
