@@ -190,7 +190,22 @@ export class RedisBus implements Bus {
 
   private readonly staleFields = new Set<string>()
 
-  async remoteMembers (room: string): Promise<string[]> {
+  /**
+   * Joins that arrive together share one read of the member list (a join
+   * storm would otherwise read the whole, growing list once per joiner).
+   */
+  remoteMembers (room: string): Promise<string[]> {
+    let pending = this.membersInFlight.get(room)
+    if (!pending) {
+      pending = this.readRemoteMembers(room).finally(() => this.membersInFlight.delete(room))
+      this.membersInFlight.set(room, pending)
+    }
+    return pending
+  }
+
+  private readonly membersInFlight = new Map<string, Promise<string[]>>()
+
+  private async readRemoteMembers (room: string): Promise<string[]> {
     const key = this.keys(room).members
     let all: Record<string, string>
     try {
