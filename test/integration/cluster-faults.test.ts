@@ -3,34 +3,13 @@
 // The promise under test: connected clients get every acknowledged message
 // exactly once and in order; sends fail loudly, never silently.
 import t from 'tap'
-import type { Test } from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
-import { startServer, TEST_TOKEN, type RunningServer } from '../helpers/server.js'
+import { TEST_TOKEN } from '../helpers/server.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
-import { TestClient, type Frame } from '../helpers/ws-client.js'
+import { TestClient } from '../helpers/ws-client.js'
+import { CLUSTER_ENV, client, ids, readiness, startNode } from '../helpers/cluster.js'
 import { metric, sleep, waitFor } from '../helpers/http.js'
-
-const CLUSTER_ENV = { READY_PROBE_MS: '100', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', PRESENCE_BATCH_MS: '0' }
-
-async function ready (url: string): Promise<number> {
-  return (await fetch(`${url}/health/ready`)).status
-}
-
-async function startNode (t: Test, redis: Pick<RedisServer, 'url'>, nodeId: string, env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(t, { ...CLUSTER_ENV, REDIS_URL: redis.url, NODE_ID: nodeId, ...env })
-  await waitFor(async () => await ready(server.url) === 200, `node ${nodeId} ready`)
-  return server
-}
-
-async function client (t: Test, wsUrl: string, name: string): Promise<TestClient> {
-  const c = await TestClient.connect(`${wsUrl}?name=${name}`)
-  t.teardown(() => c.close())
-  await c.next((f) => f.type === 'welcome', 'welcome')
-  return c
-}
-
-const ids = (frames: Frame[]) => frames.map((f) => f.id)
 
 t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly once, in order', async (t) => {
   const redis = await RedisServer.start(t)
@@ -87,7 +66,7 @@ t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restart
   const before = await alice.next((f) => f.type === 'ack' && f.ref === 'before', 'ack before')
 
   await redis.stop()
-  await waitFor(async () => await ready(a.url) === 503 && await ready(b.url) === 503, 'both nodes not ready', 5000)
+  await waitFor(async () => await readiness(a.url) === 503 && await readiness(b.url) === 503, 'both nodes not ready', 5000)
   const body = await (await fetch(`${a.url}/health/ready`)).json() as { check: string }
   t.match(body.check, /^redis/, 'readiness names the Redis check')
 
@@ -103,7 +82,7 @@ t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restart
   t.equal(alice.closeCode, undefined, 'the client stays connected')
 
   await redis.restart()
-  await waitFor(async () => await ready(a.url) === 200 && await ready(b.url) === 200, 'both nodes ready again', 10_000)
+  await waitFor(async () => await readiness(a.url) === 200 && await readiness(b.url) === 200, 'both nodes ready again', 10_000)
   alice.send({ type: 'send', room: 'outage', text: 'after', ref: 'after' })
   const after = await alice.next((f) => f.type === 'ack' && f.ref === 'after', 'ack after', 0, 5000)
   for (const c of [alice, bob]) {
@@ -142,11 +121,11 @@ t.test('a frozen Redis turns readiness 503 (probe stale) and recovery follows wh
   await alice.join('frozen')
   redis.freeze(true)
   t.teardown(() => redis.freeze(false))
-  await waitFor(async () => await ready(a.url) === 503, 'readiness 503 while the subscription is silent', 5000)
+  await waitFor(async () => await readiness(a.url) === 503, 'readiness 503 while the subscription is silent', 5000)
   const body = await (await fetch(`${a.url}/health/ready`)).json() as { check: string }
   t.equal(body.check, 'redis-subscription', 'the probe, not the socket state, noticed')
   redis.freeze(false)
-  await waitFor(async () => await ready(a.url) === 200, 'ready again after the thaw', 15_000)
+  await waitFor(async () => await readiness(a.url) === 200, 'ready again after the thaw', 15_000)
   alice.send({ type: 'send', room: 'frozen', text: 'thawed', ref: 'x' })
   const ack = await alice.next((f) => f.type === 'ack' && f.ref === 'x', 'ack after thaw', 0, 5000)
   await alice.until((frames) => frames.some((f) => f.type === 'message' && f.id === ack.id), 'message after thaw')
@@ -199,12 +178,12 @@ t.test('a subscription that goes silent while its socket stays open is dropped, 
   for (let i = 0; i < 40; i++) {
     writer.send({ type: 'send', room: 'silent', text: `s${i}`, ref: `s${i}` })
     sent.push((await writer.next((f) => f.type === 'ack' && f.ref === `s${i}`, `ack s${i}`)).id as string)
-    if (await ready(a.url) === 503) sawNotReady = true
+    if (await readiness(a.url) === 503) sawNotReady = true
     await sleep(25)
   }
   await waitFor(async () => {
-    if (await ready(a.url) === 503) sawNotReady = true
-    return sawNotReady && await ready(a.url) === 200
+    if (await readiness(a.url) === 503) sawNotReady = true
+    return sawNotReady && await readiness(a.url) === 200
   }, 'node a to notice (503) and heal itself (200)', 10_000)
   await reader.until((frames) => frames.filter((f) => f.type === 'message').length >= sent.length, 'all messages on node a', 10_000)
   t.same(ids(reader.messages('silent')), sent, 'every message once, in order, despite the silent subscription')

@@ -2,34 +2,17 @@
 // everyone, resume on another node, cluster-wide history and idempotency.
 import t from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
-import { startServer, TEST_TOKEN, type RunningServer } from '../helpers/server.js'
-import { TestClient, type Frame } from '../helpers/ws-client.js'
-import { broadcast, waitFor } from '../helpers/http.js'
-import type { Test } from 'tap'
-
-const CLUSTER_ENV = { READY_PROBE_MS: '100', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', PRESENCE_BATCH_MS: '0' }
-
-async function startNode (t: Test, redis: RedisServer, nodeId: string, env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(t, { ...CLUSTER_ENV, REDIS_URL: redis.url, NODE_ID: nodeId, ...env })
-  await waitFor(async () => (await fetch(`${server.url}/health/ready`)).status === 200, `node ${nodeId} ready`)
-  return server
-}
-
-async function client (t: Test, server: RunningServer, name: string): Promise<TestClient> {
-  const c = await TestClient.connect(`${server.wsUrl}?name=${name}`)
-  t.teardown(() => c.close())
-  await c.next((f) => f.type === 'welcome', 'welcome')
-  return c
-}
-
-const ids = (frames: Frame[]) => frames.map((f) => f.id)
+import { TEST_TOKEN, type RunningServer } from '../helpers/server.js'
+import type { Frame } from '../helpers/ws-client.js'
+import { broadcast } from '../helpers/http.js'
+import { client, ids, startNode } from '../helpers/cluster.js'
 
 t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (t) => {
   const redis = await RedisServer.start(t)
   const a = await startNode(t, redis, 'a')
   const b = await startNode(t, redis, 'b')
-  const alice = await client(t, a, 'alice')
-  const bob = await client(t, b, 'bob')
+  const alice = await client(t, a.wsUrl, 'alice')
+  const bob = await client(t, b.wsUrl, 'bob')
   await alice.join('room1')
   const joined = await bob.join('room1')
   t.same([...(joined.members as string[])].sort(), ['alice', 'bob'], 'members span both nodes')
@@ -50,10 +33,10 @@ t.test('concurrent senders on both nodes: every member sees one identical order'
   const redis = await RedisServer.start(t)
   const a = await startNode(t, redis, 'a')
   const b = await startNode(t, redis, 'b')
-  const senderA = await client(t, a, 'sa')
-  const senderB = await client(t, b, 'sb')
-  const readerA = await client(t, a, 'ra')
-  const readerB = await client(t, b, 'rb')
+  const senderA = await client(t, a.wsUrl, 'sa')
+  const senderB = await client(t, b.wsUrl, 'sb')
+  const readerA = await client(t, a.wsUrl, 'ra')
+  const readerB = await client(t, b.wsUrl, 'rb')
   for (const c of [senderA, senderB, readerA, readerB]) await c.join('busy')
   const PER_SENDER = 100
   for (let i = 0; i < PER_SENDER; i++) {
@@ -74,9 +57,9 @@ t.test('disconnect from A, reconnect to B with since: exactly the missed message
   const redis = await RedisServer.start(t)
   const a = await startNode(t, redis, 'a')
   const b = await startNode(t, redis, 'b')
-  const sender = await client(t, b, 'sender')
+  const sender = await client(t, b.wsUrl, 'sender')
   await sender.join('resume')
-  const first = await client(t, a, 'roamer')
+  const first = await client(t, a.wsUrl, 'roamer')
   await first.join('resume')
   for (let i = 0; i < 5; i++) await broadcast(a.url, 'resume', `before ${i}`)
   await first.until((frames) => frames.filter((f) => f.type === 'message').length === 5, 'five messages')
@@ -89,7 +72,7 @@ t.test('disconnect from A, reconnect to B with since: exactly the missed message
     sender.send({ type: 'send', room: 'resume', text: `missed ${i}`, ref: `m${i}` })
     missed.push((await sender.next((f) => f.type === 'ack' && f.ref === `m${i}`, `ack m${i}`)).id as string)
   }
-  const again = await client(t, b, 'roamer')
+  const again = await client(t, b.wsUrl, 'roamer')
   const joined = await again.join('resume', since)
   t.equal(joined.recovered, true)
   await again.until((frames) => frames.filter((f) => f.type === 'message').length >= 20, 'the missed messages')
