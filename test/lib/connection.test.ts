@@ -215,3 +215,28 @@ t.test('a send the broker refuses gets unavailable and the connection stays open
   await receive({ type: 'send', room: 'r', text: 'retry', ref: 'v' })
   t.match(socket.last(), { type: 'ack', ref: 'v' })
 })
+
+t.test('an unexpected error while handling a frame closes that connection with 1011, not the process', async (t) => {
+  const bus = new MemoryBus({ historySize: 10, maxIdleRooms: 10 })
+  const stats = createStats()
+  const hub = new Hub({ bus, stats, historyOnJoin: 10, historySize: 10, presenceBatchMs: 0, maxRoomsPerConnection: 5 })
+  await hub.start()
+  t.teardown(() => hub.close())
+  const socket = new FakeSocket()
+  const reported: unknown[] = []
+  const connection = new Connection('id-x', 'x', socket, socket, {
+    hub,
+    stats,
+    batch: new WriteBatch(),
+    parse: () => { throw new Error('a bug') },
+    sendQueueMaxBytes: 1_000_000,
+    rateLimitPerSec: 10,
+    rateLimitBurst: 10,
+    onInternalError: (error) => reported.push(error)
+  })
+  connection.receive(Buffer.from('{"type":"join","room":"r"}'), false)
+  t.same(socket.closes, [{ code: 1011, reason: 'internal error' }])
+  t.equal(reported.length, 1)
+  t.match(reported[0], { message: 'a bug' })
+  connection.closed()
+})
