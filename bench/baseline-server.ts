@@ -7,6 +7,8 @@
 // - `frame` (default, the Node + ws limit): the WebSocket frame is built once
 //   by ws's own framer and written to each member's TCP stream, corked for the
 //   rest of the tick so a burst leaves in one system call per connection;
+// - `prebuilt`: the frame is built once and written to each member's stream,
+//   one write per delivery, no coalescing (the issue's baseline, literally);
 // - `send`: plain `ws.send(buffer)` per member (ws frames and writes each one).
 import { createServer } from 'node:http'
 import * as wsModule from 'ws'
@@ -40,7 +42,7 @@ interface Room {
   seq: number
 }
 
-const mode = process.env.BASELINE_MODE === 'send' ? 'send' : 'frame'
+const mode = process.env.BASELINE_MODE === 'send' || process.env.BASELINE_MODE === 'prebuilt' ? process.env.BASELINE_MODE : 'frame'
 const port = Number(process.env.PORT ?? 0)
 const host = process.env.HOST ?? '127.0.0.1'
 const TEXT_FRAME = { binary: false }
@@ -70,7 +72,7 @@ function sendJson (member: Member, value: unknown): void {
 
 function writeFrame (member: Member, frame: Buffer): void {
   if (member.socket.readyState !== WebSocket.OPEN) return
-  if (!member.held) {
+  if (mode !== 'prebuilt' && !member.held) {
     if (held.length === 0) process.nextTick(uncorkAll)
     member.held = true
     held.push(member)

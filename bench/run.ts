@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick --reps=N --only=a,c --baseline=send --wait-quiet=S --from=FILE]`:
+// `npm run bench [-- --quick --reps=N --only=a,c --baseline=frame|prebuilt|send --wait-quiet=S --from=FILE]`:
 // the fan-out benchmark of the service against a bare `ws` baseline, measured
 // in the same run, product and baseline alternating. Prints a table, writes
 // bench/results/latest.json (and latest.md). See docs/performance.md.
@@ -33,6 +33,7 @@ interface Options {
 
 const BASELINE_DESCRIPTION: Record<BaselineMode, string> = {
   frame: 'ws, frame built once by ws\'s framer and written to each socket, corked per tick',
+  prebuilt: 'ws, frame built once and written to each socket, one write per delivery',
   send: 'ws, ws.send(buffer) per member'
 }
 
@@ -50,12 +51,12 @@ function parseArgs (argv: string[]): Options {
       repsGiven = true
     } else if (arg.startsWith('--wait-quiet=')) {
       options.waitQuietSec = Math.max(0, Math.min(600, Number(arg.slice('--wait-quiet='.length)) || 0))
-    } else if (arg === '--baseline=frame' || arg === '--baseline=send') {
+    } else if (arg === '--baseline=frame' || arg === '--baseline=prebuilt' || arg === '--baseline=send') {
       options.baseline = arg.slice('--baseline='.length) as BaselineMode
     } else if (arg.startsWith('--only=')) {
       options.only = new Set(arg.slice('--only='.length).split(',').map((id) => id.trim()))
     } else {
-      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e] [--baseline=frame|send] [--wait-quiet=SECONDS] [--from=results.json]\n`)
+      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e] [--baseline=frame|prebuilt|send] [--wait-quiet=SECONDS] [--from=results.json]\n`)
       process.exit(2)
     }
   }

@@ -146,7 +146,7 @@ export async function startProduct (root: string, placement: Placement, options:
   return child
 }
 
-export type BaselineMode = 'frame' | 'send'
+export type BaselineMode = 'frame' | 'prebuilt' | 'send'
 
 export async function startBaseline (root: string, placement: Placement, mode: BaselineMode): Promise<Child> {
   const port = await freePort()
