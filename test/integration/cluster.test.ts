@@ -23,6 +23,7 @@ t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (
 
   const sent = await broadcast(b.url, 'room1', 'from the back office', 'ops')
   await alice.until((frames) => frames.some((f) => f.type === 'message' && f.id === sent.id), 'broadcast on a')
+  await bob.until((frames) => frames.some((f) => f.type === 'message' && f.id === sent.id), 'broadcast on b')
 
   t.same(ids(bob.messages('room1')), [ack.id, sent.id], 'b got each message once')
   t.same(ids(alice.messages('room1')), [ack.id, sent.id], 'a got each message once')
