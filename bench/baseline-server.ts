@@ -4,11 +4,13 @@
 // What the product costs beyond this is the price of its features.
 //
 // BASELINE_MODE picks how a broadcast is written:
-// - `frame` (default, the Node + ws limit): the WebSocket frame is built once
-//   by ws's own framer and written to each member's TCP stream, corked for the
-//   rest of the tick so a burst leaves in one system call per connection;
-// - `prebuilt`: the frame is built once and written to each member's stream,
-//   one write per delivery, no coalescing (the issue's baseline, literally);
+// - `prebuilt` (default, the issue's baseline): the WebSocket frame is built
+//   once by ws's own framer and written to each member's TCP stream, one
+//   write per delivery;
+// - `corked`: the same, plus the product's own write coalescing: a member's
+//   stream is corked at its first frame and uncorked in `setImmediate`, so
+//   the frames of one event-loop turn leave in one system call (a bare server
+//   with the product's I/O strategy, to price the features alone);
 // - `send`: plain `ws.send(buffer)` per member (ws frames and writes each one).
 import { createServer } from 'node:http'
 import * as wsModule from 'ws'
@@ -26,7 +28,7 @@ interface Member {
   readonly stream: Stream
   readonly name: string
   readonly rooms: Set<Room>
-  /** Corked until the end of this tick. */
+  /** Corked until this turn's check phase (`corked` mode). */
   held: boolean
 }
 
@@ -42,7 +44,8 @@ interface Room {
   seq: number
 }
 
-const mode = process.env.BASELINE_MODE === 'send' || process.env.BASELINE_MODE === 'prebuilt' ? process.env.BASELINE_MODE : 'frame'
+const MODES = ['prebuilt', 'corked', 'send'] as const
+const mode = MODES.find((m) => m === process.env.BASELINE_MODE) ?? 'prebuilt'
 const port = Number(process.env.PORT ?? 0)
 const host = process.env.HOST ?? '127.0.0.1'
 const TEXT_FRAME = { binary: false }
@@ -72,8 +75,8 @@ function sendJson (member: Member, value: unknown): void {
 
 function writeFrame (member: Member, frame: Buffer): void {
   if (member.socket.readyState !== WebSocket.OPEN) return
-  if (mode !== 'prebuilt' && !member.held) {
-    if (held.length === 0) process.nextTick(uncorkAll)
+  if (mode === 'corked' && !member.held) {
+    if (held.length === 0) setImmediate(uncorkAll)
     member.held = true
     held.push(member)
     member.stream.cork()

@@ -2,6 +2,8 @@
 // bench/run.ts), taking jobs over IPC. Its clients are lean on purpose: a
 // message frame is never JSON-parsed; the step, sequence and send time are
 // read straight from the bytes of the `text` field (`#<step>:<seq>@<ms>`).
+// `seq` numbers the messages of a step over all rooms (1, 2, ...), sent to
+// the rooms round-robin, so message `seq` went to room (seq - 1) % rooms.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
@@ -50,7 +52,7 @@ const E = 0x65 // error
 
 interface Client {
   readonly ws: WebSocket
-  /** Index of its room in the job, or -1. */
+  /** Index in the job of the room it joins (or joined last), or -1. */
   room: number
   welcomed: boolean
   joined: boolean
@@ -61,7 +63,8 @@ interface Client {
   joinRetries: number
   /** seen[seq] is 1 once message `seq` of the current step arrived. */
   seen: Uint8Array
-  lastSeq: number
+  /** The last sequence number seen from each room (order is kept per room only). */
+  lastSeqByRoom: Uint32Array
   onWelcome: (() => void) | undefined
 }
 
@@ -93,6 +96,8 @@ function freshCounters () {
   }
 }
 const rx = freshCounters()
+/** Rooms of the current fan-out job: the room of message `seq` is (seq - 1) % roomCount. */
+let roomCount = 1
 
 const nowMs = () => performance.timeOrigin + performance.now()
 
@@ -143,8 +148,9 @@ function onFrame (client: Client, data: Buffer): void {
     }
     client.seen[seq] = 1
     rx.unique++
-    if (seq < client.lastSeq) rx.reordered++
-    client.lastSeq = seq
+    const room = (seq - 1) % roomCount
+    if (seq < (client.lastSeqByRoom[room] as number)) rx.reordered++
+    client.lastSeqByRoom[room] = seq
     if (sentAt >= rx.winStart && sentAt < rx.winEnd) {
       if (rx.latencyCount < rx.latencies.length) rx.latencies[rx.latencyCount++] = receivedAt - sentAt
       else rx.latencyDropped++
@@ -203,7 +209,7 @@ function connect (url: string, name: string): Promise<Client> {
       pendingJoin: undefined,
       joinRetries: 0,
       seen: new Uint8Array(0),
-      lastSeq: 0,
+      lastSeqByRoom: new Uint32Array(0),
       onWelcome: undefined
     }
     const timer = setTimeout(() => {
@@ -366,12 +372,14 @@ function sendOnSchedule (rate: number, total: number, send: (k: number) => void)
 
 async function runFanout (job: FanoutJob): Promise<FanoutResult> {
   const roomNames = Array.from({ length: job.rooms }, (_, r) => `${job.roomPrefix}-${r}`)
-  const subscriberCount = job.rooms * job.subscribersPerRoom
+  roomCount = job.rooms
+  // Either every subscriber is in every room, or subscriber i is in room i % rooms alone.
+  const subscriberCount = job.subscribersInEveryRoom ? job.subscribersPerRoom : job.rooms * job.subscribersPerRoom
   const started = performance.now()
-  // Subscriber i is in room i % rooms; its node alternates with its index inside the room.
+  // A subscriber's node alternates with its index inside its room.
   const subscribers = await connectAll(
     subscriberCount,
-    (i) => job.urls[Math.floor(i / job.rooms) % job.urls.length] as string,
+    (i) => job.urls[(job.subscribersInEveryRoom ? i : Math.floor(i / job.rooms)) % job.urls.length] as string,
     (i) => `s${i}`
   )
   const publisherUrl = job.urls[job.publisherNode] as string
@@ -383,12 +391,23 @@ async function runFanout (job: FanoutJob): Promise<FanoutResult> {
     throw error
   }
   const connectMs = performance.now() - started
-  subscribers.forEach((client, i) => { client.room = i % job.rooms })
   publishers.forEach((client, r) => { client.room = r })
   const everyone = [...subscribers, ...publishers]
   const joinStarted = performance.now()
   try {
-    await joinAll(everyone, roomNames, 60_000)
+    if (job.subscribersInEveryRoom) {
+      // One room at a time for every subscriber, the publishers with the first.
+      for (let r = 0; r < job.rooms; r++) {
+        for (const client of subscribers) {
+          client.room = r
+          client.joined = false
+        }
+        await joinAll(r === 0 ? everyone : subscribers, roomNames, 60_000)
+      }
+    } else {
+      subscribers.forEach((client, i) => { client.room = i % job.rooms })
+      await joinAll(everyone, roomNames, 60_000)
+    }
     const joinMs = performance.now() - joinStarted
     const notes = joinNotes()
     // Let the presence windows of the joins close before measuring.
@@ -401,10 +420,9 @@ async function runFanout (job: FanoutJob): Promise<FanoutResult> {
       const rate = job.steps[s] as number
       const durationMs = job.warmupMs + job.measureMs
       const total = Math.floor((rate * durationMs) / 1000)
-      const perRoomMax = Math.ceil(total / job.rooms)
       for (const client of everyone) {
-        client.seen = new Uint8Array(perRoomMax + 1)
-        client.lastSeq = 0
+        client.seen = new Uint8Array(total + 1)
+        client.lastSeqByRoom = new Uint32Array(job.rooms)
       }
       const sentPerRoom = new Uint32Array(job.rooms)
       Object.assign(rx, {
@@ -433,10 +451,9 @@ async function runFanout (job: FanoutJob): Promise<FanoutResult> {
       const stepNumber = s + 1
       const { sent, maxLagMs } = await sendOnSchedule(rate, total, (k) => {
         const r = k % job.rooms
-        const seq = (sentPerRoom[r] as number) + 1
-        sentPerRoom[r] = seq
+        sentPerRoom[r] = (sentPerRoom[r] as number) + 1
         const publisher = publishers[r] as Client
-        publisher.ws.send(`{"type":"send","room":"${roomNames[r] as string}","text":"#${stepNumber}:${seq}@${nowMs().toFixed(3)}"}`)
+        publisher.ws.send(`{"type":"send","room":"${roomNames[r] as string}","text":"#${stepNumber}:${k + 1}@${nowMs().toFixed(3)}"}`)
       })
       // The last send may come before the window's end timer; wait for it (bounded).
       await waitUntil(() => last !== undefined, job.measureMs + 5000)

@@ -11,6 +11,8 @@ export interface FanoutJob {
   roomPrefix: string
   rooms: number
   subscribersPerRoom: number
+  /** The same subscribers in every room (a client in many busy rooms), rather than their own subscribers per room. */
+  subscribersInEveryRoom: boolean
   /** Total messages per second over all rooms, one step after the other. */
   steps: number[]
   warmupMs: number

@@ -9,6 +9,8 @@ export interface FanoutScenario {
   cluster: boolean
   rooms: number
   subscribersPerRoom: number
+  /** The same subscribers are in every room (`subscribersPerRoom` clients in all), instead of their own per room. */
+  subscribersInEveryRoom: boolean
   /** Total messages per second over all rooms. */
   steps: number[]
   warmupMs: number
@@ -47,6 +49,7 @@ export function scenarios (quick: boolean): Scenario[] {
       title: quick ? '1 room x 50 subscribers, 1 publisher' : '1 room x 1000 subscribers, 1 publisher',
       kind: 'fanout',
       cluster: false,
+      subscribersInEveryRoom: false,
       rooms: 1,
       subscribersPerRoom: quick ? 50 : 1000,
       steps: quick ? [50] : [20, 50, 100],
@@ -57,6 +60,7 @@ export function scenarios (quick: boolean): Scenario[] {
       title: quick ? '10 rooms x 5 subscribers, a publisher per room' : '100 rooms x 20 subscribers, a publisher per room',
       kind: 'fanout',
       cluster: false,
+      subscribersInEveryRoom: false,
       rooms: quick ? 10 : 100,
       subscribersPerRoom: quick ? 5 : 20,
       steps: quick ? [200] : [500, 1000, 2000],
@@ -69,9 +73,23 @@ export function scenarios (quick: boolean): Scenario[] {
         : 'cluster: 2 nodes + Redis, 1 room x 1000 subscribers split, publisher on node 1',
       kind: 'fanout',
       cluster: true,
+      subscribersInEveryRoom: false,
       rooms: 1,
       subscribersPerRoom: quick ? 50 : 1000,
       steps: quick ? [50] : [20, 50, 100],
+      ...timing
+    },
+    {
+      id: 'f',
+      title: quick
+        ? 'clients in many busy rooms: 10 subscribers each in all of 5 rooms, a publisher per room'
+        : 'clients in many busy rooms: 50 subscribers each in all of 20 rooms, a publisher per room',
+      kind: 'fanout',
+      cluster: false,
+      subscribersInEveryRoom: true,
+      rooms: quick ? 5 : 20,
+      subscribersPerRoom: quick ? 10 : 50,
+      steps: quick ? [200] : [500, 1000, 2000],
       ...timing
     },
     {
@@ -95,7 +113,7 @@ export function scenarios (quick: boolean): Scenario[] {
 /** Most connections one process holds in a scenario (for the open-files check). */
 export function connectionsNeeded (scenario: Scenario): number {
   switch (scenario.kind) {
-    case 'fanout': return scenario.rooms * (scenario.subscribersPerRoom + 1)
+    case 'fanout': return scenario.subscribersInEveryRoom ? scenario.subscribersPerRoom + scenario.rooms : scenario.rooms * (scenario.subscribersPerRoom + 1)
     case 'memory': return scenario.connections
     case 'join-storm': return scenario.clients
   }

@@ -146,7 +146,8 @@ export async function startProduct (root: string, placement: Placement, options:
   return child
 }
 
-export type BaselineMode = 'frame' | 'prebuilt' | 'send'
+export const BASELINE_MODES = ['prebuilt', 'corked', 'send'] as const
+export type BaselineMode = typeof BASELINE_MODES[number]
 
 export async function startBaseline (root: string, placement: Placement, mode: BaselineMode): Promise<Child> {
   const port = await freePort()
