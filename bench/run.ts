@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick --reps=N --only=a,c --baseline=prebuilt|corked|send --wait-quiet=S --from=FILE]`:
+// `npm run bench [-- --quick --reps=N --only=a,c --baseline=prebuilt|corked|send --wait-quiet=S --profile --from=FILE]`:
 // the fan-out benchmark of the service against a bare `ws` baseline, measured
 // in the same run, product and baseline alternating. Prints a table, writes
 // bench/results/latest.json (and latest.md). See docs/performance.md.
@@ -29,6 +29,8 @@ interface Options {
   waitQuietSec: number
   /** How the baseline writes a broadcast (see bench/baseline-server.ts). */
   baseline: BaselineMode
+  /** Run the servers under `node --cpu-prof` (see bench/profile-top.ts). */
+  profile: boolean
 }
 
 const BASELINE_DESCRIPTION: Record<BaselineMode, string> = {
@@ -41,11 +43,13 @@ const BASELINE_DESCRIPTION: Record<BaselineMode, string> = {
 const QUIET_BUSY_PCT = 30
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { quick: false, reps: 2, only: undefined, waitQuietSec: 0, baseline: 'prebuilt' }
+  const options: Options = { quick: false, reps: 2, only: undefined, waitQuietSec: 0, baseline: 'prebuilt', profile: false }
   let repsGiven = false
   for (const arg of argv) {
     if (arg === '--quick') {
       options.quick = true
+    } else if (arg === '--profile') {
+      options.profile = true
     } else if (arg.startsWith('--reps=')) {
       options.reps = Math.max(1, Math.min(9, Number(arg.slice('--reps='.length)) || 1))
       repsGiven = true
@@ -56,7 +60,7 @@ function parseArgs (argv: string[]): Options {
     } else if (arg.startsWith('--only=')) {
       options.only = new Set(arg.slice('--only='.length).split(',').map((id) => id.trim()))
     } else {
-      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e] [--baseline=prebuilt|corked|send] [--wait-quiet=SECONDS] [--from=results.json]\n`)
+      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e] [--baseline=prebuilt|corked|send] [--wait-quiet=SECONDS] [--profile] [--from=results.json]\n`)
       process.exit(2)
     }
   }
@@ -143,6 +147,9 @@ class ServerPool {
     } else {
       servers = { nodes: [await startBaseline(ROOT, this.placement, this.baselineMode)], extraPids: {} }
     }
+    if (this.placement.profileDir !== undefined) {
+      log(`CPU profiles in ${this.placement.profileDir}: ${servers.nodes.map((node) => `${node.label} is pid ${node.pid}`).join(', ')}`)
+    }
     if (this.reuse) this.cache.set(key, servers)
     return servers
   }
@@ -216,7 +223,8 @@ async function main (): Promise<void> {
     }
     if (Math.min(limit.hard, 65536) < needed) fileNotes.push(`ulimit -n hard limit ${limit.hard} is below the ${needed} descriptors a process needs: connections will fail`)
   }
-  const placement: Placement = { serverCore: pin ? 0 : undefined, generatorCore: pin ? 1 : undefined, fileLimit }
+  const profileDir = options.profile ? join(RESULTS_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined
+  const placement: Placement = { serverCore: pin ? 0 : undefined, generatorCore: pin ? 1 : undefined, fileLimit, profileDir }
   if (pin) spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
   log(`${options.quick ? 'quick' : 'full'} run (baseline: ${options.baseline}): scenarios ${selected.map((s) => s.id).join(',')}, ${options.reps} run(s) per target; ${pin ? 'servers on core 0, generator on core 1' : 'no pinning (taskset missing or one core)'}; ulimit -n ${limit.soft}/${limit.hard}`)
   for (const note of fileNotes) log(note)

@@ -51,16 +51,14 @@ interface Room {
 
 export type JoinOutcome = 'joined' | 'too_many_rooms'
 
-const frames = new WeakMap<StoredMessage, Buffer>()
-
-/** The message's WebSocket frame, built once however many members and replays need it. */
+/**
+ * The message's WebSocket frame. Live delivery builds it once per message
+ * and writes the same buffer to every member; a replay builds it again. (A
+ * cache keyed by message, a WeakMap, cost more in lookups and garbage
+ * collection on every live message than the rebuilds it saved on joins.)
+ */
 function frameOf (message: StoredMessage): Buffer {
-  let frame = frames.get(message)
-  if (frame === undefined) {
-    frame = textFrame(encodeMessage(message))
-    frames.set(message, frame)
-  }
-  return frame
+  return textFrame(encodeMessage(message))
 }
 
 export class Hub {

@@ -13,6 +13,8 @@ import type { GeneratorReply, Job, JobResult } from './jobs.js'
 
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 5_000
+/** A profiled server gets this long after SIGTERM to drain and write its profile. */
+const GENTLE_STOP_TIMEOUT_MS = 20_000
 /** Kept from a child's output, to explain a failure. */
 const OUTPUT_TAIL_CHARS = 4000
 
@@ -40,6 +42,8 @@ export interface Placement {
   generatorCore: number | undefined
   /** Open-files limit to ask for in children (ulimit -n), when above the current soft limit. */
   fileLimit: number | undefined
+  /** Write a V8 CPU profile of every server process here (`--profile`); undefined: no profiling. */
+  profileDir: string | undefined
 }
 
 /** Live children, killed by pid if the bench stops early. */
@@ -59,11 +63,17 @@ function command (placement: Placement, core: number | undefined, file: string, 
   return [argv[0] as string, argv.slice(1)]
 }
 
+/** Node's arguments for a server: a CPU profile when asked for (written when the process exits). */
+function profileArgs (placement: Placement): string[] {
+  return placement.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${placement.profileDir}`]
+}
+
 export class Child {
   output = ''
   readonly exited: Promise<void>
 
-  constructor (readonly label: string, readonly proc: ChildProcess, readonly port: number) {
+  /** `gentle`: stopped with SIGTERM first, so a profiled process writes its profile. */
+  constructor (readonly label: string, readonly proc: ChildProcess, readonly port: number, private readonly gentle = false) {
     children.add(proc)
     const keep = (chunk: Buffer) => { this.output = (this.output + chunk.toString()).slice(-OUTPUT_TAIL_CHARS) }
     proc.stdout?.on('data', keep)
@@ -86,8 +96,12 @@ export class Child {
     return `ws://127.0.0.1:${this.port}/ws`
   }
 
-  /** SIGKILL by pid, then waits (bounded) for the exit. */
+  /** SIGKILL by pid (SIGTERM first, bounded, when gentle), then waits (bounded) for the exit. */
   async stop (): Promise<void> {
+    if (this.gentle && this.running) {
+      this.proc.kill('SIGTERM')
+      await Promise.race([this.exited, sleep(GENTLE_STOP_TIMEOUT_MS)])
+    }
     if (this.running) this.proc.kill('SIGKILL')
     await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)])
   }
@@ -139,8 +153,8 @@ export async function startProduct (root: string, placement: Placement, options:
     ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     ...(options.nodeId === undefined ? {} : { NODE_ID: options.nodeId })
   })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, ['--import', 'tsx', 'server.ts'])
-  const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), '--import', 'tsx', 'server.ts'])
+  const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
   // A cluster node is ready once its probe came back through Redis.
   await waitForHttp(child, options.redisUrl === undefined ? '/health/live' : '/health/ready')
   return child
@@ -152,8 +166,8 @@ export type BaselineMode = typeof BASELINE_MODES[number]
 export async function startBaseline (root: string, placement: Placement, mode: BaselineMode): Promise<Child> {
   const port = await freePort()
   const env = cleanEnv({ HOST: '127.0.0.1', PORT: String(port), BASELINE_MODE: mode })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, ['--import', 'tsx', 'bench/baseline-server.ts'])
-  const child = new Child('baseline', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), '--import', 'tsx', 'bench/baseline-server.ts'])
+  const child = new Child('baseline', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
   await waitForHttp(child, '/health/live')
   return child
 }

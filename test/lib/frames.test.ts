@@ -2,7 +2,7 @@
 // message a client's developer gets, and the server frames' shapes.
 import t, { type Test } from 'tap'
 import {
-  codePointLength, createFrameParser, encodeAck, encodeError, encodeJoined, encodeLeft,
+  codePointLength, createFrameParser, createFrameSchemas, encodeAck, encodeError, encodeJoined, encodeLeft,
   encodeMessage, encodePresence, encodeWelcome, ROOM_PATTERN, type ParseResult
 } from '../../lib/frames.js'
 
@@ -171,4 +171,55 @@ t.test('server frames', async (t) => {
   t.same(JSON.parse(encodeError('rate_limited', 'm', 'r')), { type: 'error', code: 'rate_limited', message: 'm', ref: 'r' })
   const text = 'quote " backslash \\ newline \n ' + emoji
   t.equal(JSON.parse(encodeMessage({ room: 'r', id: 'e-1', seq: 1, from: 'a', text, ts: 5 })).text, text, 'text survives escaping')
+})
+
+t.test('encodeMessage, built by hand, is byte for byte the JSON of the message object', async (t) => {
+  const texts = ['t', 'quote " backslash \\ newline \n tab \t', emoji, '\u2028\u2029', '\u0000\u001f', 'lone \ud800 surrogate', '<script>']
+  for (const [i, text] of texts.entries()) {
+    for (const [j, from] of ['a', 'name "quoted"', emoji].entries()) {
+      const message = { room: 'r.1:x_y-z', id: '0a1b2c3d-42', seq: 42, from, text, ts: 1732830000123 }
+      t.equal(encodeMessage(message), JSON.stringify({ type: 'message', room: message.room, id: message.id, from, text, ts: message.ts }), `text ${i}, from ${j}`)
+    }
+  }
+})
+
+t.test('the hand-checked send frame agrees with the zod schema, valid or not', async (t) => {
+  const { ClientFrame } = createFrameSchemas(MAX)
+  const long = 'x'.repeat(MAX)
+  const candidates: unknown[] = [
+    { type: 'send', room: 'r', text: 'hi' },
+    { type: 'send', room: 'r', text: 'hi', ref: 'a' },
+    { type: 'send', room: 'r', text: long },
+    { type: 'send', room: 'r', text: long + 'x' },
+    { type: 'send', room: 'r', text: emoji.repeat(MAX) },
+    { type: 'send', room: 'r', text: emoji.repeat(MAX + 1) },
+    { type: 'send', room: 'r', text: '' },
+    { type: 'send', room: 'r', text: 5 },
+    { type: 'send', room: 'r', text: null },
+    { type: 'send', room: 'r' },
+    { type: 'send', text: 'hi' },
+    { type: 'send', room: '', text: 'hi' },
+    { type: 'send', room: 'a b', text: 'hi' },
+    { type: 'send', room: 'r'.repeat(64), text: 'hi' },
+    { type: 'send', room: 'r'.repeat(65), text: 'hi' },
+    { type: 'send', room: 7, text: 'hi' },
+    { type: 'send', room: 'r', text: 'hi', ref: null },
+    { type: 'send', room: 'r', text: 'hi', ref: 3 },
+    { type: 'send', room: 'r', text: 'hi', ref: 'r'.repeat(64) },
+    { type: 'send', room: 'r', text: 'hi', ref: 'r'.repeat(65) },
+    { type: 'send', room: 'r', text: 'hi', ref: emoji.repeat(64) },
+    { type: 'send', room: 'r', text: 'hi', extra: 1 },
+    { type: 'send', room: 'r', text: 'hi', ref: 'a', extra: 1 },
+    { type: 'send', room: 'r', text: 'hi', since: 'x' },
+    { type: 'SEND', room: 'r', text: 'hi' },
+    { type: 'join', room: 'r' },
+    { type: 'leave', room: 'r' }
+  ]
+  const raws = [...candidates.map((c) => JSON.stringify(c)), '{"type":"send","room":"r","text":"hi","__proto__":{}}', '{"type":"send","room":"r","text":"hi","text":"again"}']
+  for (const raw of raws) {
+    const expected = ClientFrame.safeParse(JSON.parse(raw))
+    const actual = parse(raw)
+    t.equal(actual.ok, expected.success, `${raw}: ${expected.success ? 'accepted' : 'refused'} by both`)
+    if (actual.ok && expected.success) t.same(actual.frame, expected.data, `${raw}: the same frame`)
+  }
 })
