@@ -1,11 +1,11 @@
-// `npm run bench [-- --quick --reps=N --only=a,c --baseline=prebuilt|corked|send --wait-quiet=S --profile --from=FILE]`:
+// `npm run bench [-- --quick --reps=N --only=a,c --baseline=prebuilt|corked|send --wait-quiet=S --profile --results=DIR --from=FILE]`:
 // the fan-out benchmark of the service against a bare `ws` baseline, measured
 // in the same run, product and baseline alternating. Prints a table, writes
 // bench/results/latest.json (and latest.md). See docs/performance.md.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Job } from './lib/jobs.js'
@@ -15,7 +15,8 @@ import { connectionsNeeded, scenarios, type Scenario } from './lib/scenarios.js'
 import { BASELINE_MODES, type BaselineMode, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const RESULTS_DIR = join(ROOT, 'bench', 'results')
+/** Where results go; `--results=DIR` moves them (the bench's own test writes to a temporary directory). */
+let resultsDir = join(ROOT, 'bench', 'results')
 /** Descriptors a process needs beyond its sockets (modules, pipes, epoll…). */
 const SPARE_FILES = 256
 /** The whole run stops starting new work after this. */
@@ -50,6 +51,8 @@ function parseArgs (argv: string[]): Options {
       options.quick = true
     } else if (arg === '--profile') {
       options.profile = true
+    } else if (arg.startsWith('--results=') && arg.length > '--results='.length) {
+      resultsDir = resolve(arg.slice('--results='.length))
     } else if (arg.startsWith('--reps=')) {
       options.reps = Math.max(1, Math.min(9, Number(arg.slice('--reps='.length)) || 1))
       repsGiven = true
@@ -60,7 +63,7 @@ function parseArgs (argv: string[]): Options {
     } else if (arg.startsWith('--only=')) {
       options.only = new Set(arg.slice('--only='.length).split(',').map((id) => id.trim()))
     } else {
-      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e] [--baseline=prebuilt|corked|send] [--wait-quiet=SECONDS] [--profile] [--from=results.json]\n`)
+      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e,f] [--baseline=prebuilt|corked|send] [--wait-quiet=SECONDS] [--profile] [--results=DIR] [--from=results.json]\n`)
       process.exit(2)
     }
   }
@@ -223,7 +226,7 @@ async function main (): Promise<void> {
     }
     if (Math.min(limit.hard, 65536) < needed) fileNotes.push(`ulimit -n hard limit ${limit.hard} is below the ${needed} descriptors a process needs: connections will fail`)
   }
-  const profileDir = options.profile ? join(RESULTS_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined
+  const profileDir = options.profile ? join(resultsDir, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined
   const placement: Placement = { serverCore: pin ? 0 : undefined, generatorCore: pin ? 1 : undefined, fileLimit, profileDir }
   if (pin) spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
   log(`${options.quick ? 'quick' : 'full'} run (baseline: ${options.baseline}): scenarios ${selected.map((s) => s.id).join(',')}, ${options.reps} run(s) per target; ${pin ? 'servers on core 0, generator on core 1' : 'no pinning (taskset missing or one core)'}; ulimit -n ${limit.soft}/${limit.hard}`)
@@ -331,10 +334,10 @@ function publish (meta: RunMeta, all: ScenarioRuns[]): Summary {
   process.stdout.write(`${header}\n\n${caveat}${renderText(summary, titles)}\n`)
   const ids = all.map(({ scenario }) => scenario.id).join('')
   const name = meta.quick ? 'quick' : meta.only ? `only-${ids}` : 'latest'
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  writeFileSync(join(RESULTS_DIR, `${name}.json`), JSON.stringify({ meta, scenarios: all, summary }, null, 2) + '\n')
-  writeFileSync(join(RESULTS_DIR, `${name}.md`), `${header}\n\n${caveat}${renderMarkdown(summary, titles)}`)
-  log(`wrote bench/results/${name}.json and ${name}.md`)
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify({ meta, scenarios: all, summary }, null, 2) + '\n')
+  writeFileSync(join(resultsDir, `${name}.md`), `${header}\n\n${caveat}${renderMarkdown(summary, titles)}`)
+  log(`wrote ${join(resultsDir, name)}.json and ${name}.md`)
   return summary
 }
 
