@@ -236,18 +236,31 @@ function cpuTarget (steps: StepSummary[], target: string, limit: number): Target
 }
 
 /**
- * Beyond the baseline: where clients are in many busy rooms, coalescing
- * their frames must bring CPU per delivery below the baseline's, with p99
- * no worse.
+ * The issue's "high per-connection rate": each client of the scenario gets
+ * this many messages a second or more. Below it, two messages rarely reach a
+ * connection in the same event-loop turn (writes per delivery stay near 1),
+ * so coalescing has nothing to merge; those steps are reported, not judged.
+ */
+export const HIGH_PER_CONNECTION_RATE = 1000
+
+/**
+ * Beyond the baseline: where clients are in many busy rooms, at high
+ * per-connection rates, coalescing their frames must bring CPU per delivery
+ * below the baseline's, with p99 no worse.
  */
 function beyondTarget (steps: StepSummary[], options: SummaryOptions): TargetCheck {
   const target = 'Beyond the baseline: clients in many busy rooms'
-  const limit = 'CPU < 1x baseline, p99 <= baseline'
+  const limit = `CPU < 1x baseline, p99 <= baseline, at >= ${HIGH_PER_CONNECTION_RATE} msg/s per client`
   if (options.baselineCoalesces) {
     return { target, limit, measured: 'n/a: this baseline coalesces its writes too', pass: null, detail: '' }
   }
-  const fair = steps.filter(fairForCpu)
-  const left = steps.filter((step) => !fairForCpu(step)).map((step) => `${step.scenario}@${step.rate}`)
+  // Every client of these scenarios is in every room: it gets the step's whole rate.
+  const high = steps.filter((step) => step.rate >= HIGH_PER_CONNECTION_RATE)
+  const low = steps.filter((step) => step.rate < HIGH_PER_CONNECTION_RATE).map((step) => `${step.scenario}@${step.rate} (CPU ${fmt(step.ratio.cpuPerDelivery)}x, p99 ${fmt(step.product?.p99Ms)} vs ${fmt(step.baseline?.p99Ms)} ms)`)
+  const fair = high.filter(fairForCpu)
+  const left = [
+    ...high.filter((step) => !fairForCpu(step)).map((step) => `${step.scenario}@${step.rate}`)
+  ]
   const beaten = (step: StepSummary) => step.ratio.cpuPerDelivery < 1 && step.ratio.p99 <= 1
   const list = fair.map((step) => `${step.scenario}@${step.rate}: CPU ${fmt(step.ratio.cpuPerDelivery)}x, p99 ${fmt(step.product?.p99Ms)} vs ${fmt(step.baseline?.p99Ms)} ms`)
   return {
@@ -255,7 +268,8 @@ function beyondTarget (steps: StepSummary[], options: SummaryOptions): TargetChe
     limit,
     measured: fair.length === 0 ? 'n/a' : `${fair.filter(beaten).length} of ${fair.length} steps`,
     pass: fair.length === 0 ? null : fair.every(beaten),
-    detail: `${list.join('; ')}${left.length > 0 ? `; not counted (generator CPU-bound, baseline saturated, or a run failed): ${left.join(', ')}` : ''}`
+    detail: `${list.join('; ')}${left.length > 0 ? `; not counted (generator CPU-bound, baseline saturated, or a run failed): ${left.join(', ')}` : ''}` +
+      `${low.length > 0 ? `; below ${HIGH_PER_CONNECTION_RATE} msg/s per client, not judged: ${low.join(', ')}` : ''}`
   }
 }
 
