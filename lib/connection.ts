@@ -39,7 +39,7 @@ export interface ConnectionOptions {
   hub: Hub
   stats: Stats
   parse: (raw: string) => ParseResult
-  /** Coalesces the writes of one tick into one system call per connection. */
+  /** Coalesces the writes of one event-loop turn into one system call per connection. */
   batch: WriteBatch
   sendQueueMaxBytes: number
   rateLimitPerSec: number
@@ -67,7 +67,7 @@ export class Connection implements Member, Corkable {
   private rateLimitStrikes = 0
   private readonly bucket: TokenBucket
   private closeTimer: NodeJS.Timeout | undefined
-  /** Corked by the write batch until the end of this tick. */
+  /** Corked by the write batch until this turn's check phase. */
   private held = false
 
   constructor (
