@@ -4,7 +4,7 @@ import globals from 'globals'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'node_modules/**', '.tap/**', 'test-artifacts/**']
+    ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', '.tap/**', 'test-artifacts/**']
   }),
   {
     // A zod schema and its inferred type share a name (STYLE.md); TypeScript

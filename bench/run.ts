@@ -12,7 +12,7 @@ import type { Job } from './lib/jobs.js'
 import { clockTicksPerSecond, coreTicks, describeMachine, hasTaskset, loadAverage, type Machine, openFileLimit } from './lib/proc.js'
 import { renderMarkdown, renderText, summarise, type Summary, TARGETS, type ScenarioRuns, type Target } from './lib/report.js'
 import { connectionsNeeded, scenarios, type Scenario } from './lib/scenarios.js'
-import { BASELINE_MODES, type BaselineMode, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
+import { BASELINE_MODES, type BaselineMode, buildServers, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** Where results go; `--results=DIR` moves them (the bench's own test writes to a temporary directory). */
@@ -232,6 +232,8 @@ async function main (): Promise<void> {
   log(`${options.quick ? 'quick' : 'full'} run (baseline: ${options.baseline}): scenarios ${selected.map((s) => s.id).join(',')}, ${options.reps} run(s) per target; ${pin ? 'servers on core 0, generator on core 1' : 'no pinning (taskset missing or one core)'}; ulimit -n ${limit.soft}/${limit.hard}`)
   for (const note of fileNotes) log(note)
 
+  log('compiling the servers (tsc -p tsconfig.bench.json)')
+  buildServers(ROOT)
   const generator = new Generator(ROOT, placement)
   const pool = new ServerPool(placement, options.quick, options.baseline)
   const all: ScenarioRuns[] = []

@@ -2,7 +2,7 @@
 // baseline, redis-server for the cluster scenario, and the load generator.
 // Each is spawned pinned to a core when taskset exists, stopped by its own
 // pid, and waited for with a deadline.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -143,7 +143,21 @@ function cleanEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra }
 }
 
-/** The real server.ts, single node or (with `redisUrl`) a cluster node. */
+/**
+ * Both servers run as compiled JavaScript, as the service does in production
+ * (`npm start` runs dist/server.js): under the tsx loader each would carry a
+ * loader thread whose idle-time garbage collection (20-40 ms on the pinned
+ * core) landed inside measured windows at different times for each side.
+ */
+const BUILD_DIR = 'dist-bench'
+
+/** Compiles the service and the baseline into dist-bench/ (tsconfig.bench.json). */
+export function buildServers (root: string): void {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: root, encoding: 'utf8' })
+  if (tsc.status !== 0) throw new Error(`could not compile the servers (tsc -p tsconfig.bench.json):\n${tsc.stdout}${tsc.stderr}`)
+}
+
+/** The real server, single node or (with `redisUrl`) a cluster node. */
 export async function startProduct (root: string, placement: Placement, options: { redisUrl?: string, nodeId?: string } = {}): Promise<Child> {
   const port = await freePort()
   const env = cleanEnv({
@@ -153,7 +167,7 @@ export async function startProduct (root: string, placement: Placement, options:
     ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     ...(options.nodeId === undefined ? {} : { NODE_ID: options.nodeId })
   })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), '--import', 'tsx', 'server.ts'])
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), join(BUILD_DIR, 'server.js')])
   const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
   // A cluster node is ready once its probe came back through Redis.
   await waitForHttp(child, options.redisUrl === undefined ? '/health/live' : '/health/ready')
@@ -166,7 +180,7 @@ export type BaselineMode = typeof BASELINE_MODES[number]
 export async function startBaseline (root: string, placement: Placement, mode: BaselineMode): Promise<Child> {
   const port = await freePort()
   const env = cleanEnv({ HOST: '127.0.0.1', PORT: String(port), BASELINE_MODE: mode })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), '--import', 'tsx', 'bench/baseline-server.ts'])
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), join(BUILD_DIR, 'bench', 'baseline-server.js')])
   const child = new Child('baseline', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
   await waitForHttp(child, '/health/live')
   return child
