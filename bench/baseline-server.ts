@@ -13,8 +13,8 @@
 //   with the product's I/O strategy, to price the features alone);
 // - `send`: plain `ws.send(buffer)` per member (ws frames and writes each one).
 import { createServer } from 'node:http'
-import * as wsModule from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
+import { wsTextFrame } from './lib/ws-framer.js'
 
 /** The TCP stream under a ws WebSocket (a private field of ws, as the product uses it). */
 interface Stream {
@@ -31,12 +31,6 @@ interface Member {
   /** Corked until this turn's check phase (`corked` mode). */
   held: boolean
 }
-
-/** ws's framer: [header, payload] of one frame (not in @types/ws). */
-const Sender = (wsModule as unknown as {
-  Sender: { frame (data: Buffer, options: { fin: boolean, rsv1: boolean, opcode: number, mask: boolean, readOnly: boolean }): Buffer[] }
-}).Sender
-const TEXT_OPCODE = 1
 
 interface Room {
   readonly name: string
@@ -62,15 +56,11 @@ function uncorkAll (): void {
   }
 }
 
-function build (payload: Buffer): Buffer {
-  return Buffer.concat(Sender.frame(payload, { fin: true, rsv1: false, opcode: TEXT_OPCODE, mask: false, readOnly: false }))
-}
-
 /** A one-off frame (welcome, joined), written the way broadcasts are. */
 function sendJson (member: Member, value: unknown): void {
   const payload = Buffer.from(JSON.stringify(value))
   if (mode === 'send') member.socket.send(payload, TEXT_FRAME)
-  else writeFrame(member, build(payload))
+  else writeFrame(member, wsTextFrame(payload))
 }
 
 function writeFrame (member: Member, frame: Buffer): void {
@@ -121,7 +111,7 @@ wss.on('connection', (socket, request) => {
         for (const other of room.members) other.socket.send(message, TEXT_FRAME)
         return
       }
-      const built = build(message)
+      const built = wsTextFrame(message)
       for (const other of room.members) writeFrame(other, built)
     } else if (frame.type === 'join') {
       let room = rooms.get(frame.room)

@@ -10,7 +10,7 @@
 // own code costs, and moves when that code changes.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import * as wsModule from 'ws'
+import { loadConfig } from '../lib/config.js'
 import { Connection, type FrameStream, type Socket } from '../lib/connection.js'
 import { createFrameParser } from '../lib/frames.js'
 import { Hub } from '../lib/hub.js'
@@ -18,15 +18,15 @@ import { MemoryBus } from '../lib/memory-bus.js'
 import { createStats } from '../lib/stats.js'
 import { WriteBatch } from '../lib/write-batch.js'
 import { median } from './lib/stats.js'
+import { wsTextFrame } from './lib/ws-framer.js'
 
 const ROOMS = 100
 const MEMBERS_PER_ROOM = 20
 /** Messages sent per event-loop turn (the write batch flushes between turns). */
 const MESSAGES_PER_TURN = 100
 const WARMUP_MESSAGES = 50_000
-/** The product's defaults where they matter here: history kept per room, text length. */
-const HISTORY_SIZE = 1000
-const MAX_TEXT_LENGTH = 2000
+/** The product's defaults (history kept per room, text length...), as a node with no settings runs. */
+const DEFAULTS = loadConfig({})
 
 /** A WebSocket and its TCP stream that accept everything and count it. */
 class CountingSink implements Socket, FrameStream {
@@ -61,14 +61,14 @@ async function drive (count: number, sendOne: (room: number, k: number) => void)
 
 async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: number }> {
   const stats = createStats()
-  const bus = new MemoryBus({ historySize: HISTORY_SIZE, maxIdleRooms: ROOMS })
-  const hub = new Hub({ bus, stats, historyOnJoin: 0, historySize: HISTORY_SIZE, presenceBatchMs: 100, maxRoomsPerConnection: 100 })
+  const bus = new MemoryBus({ historySize: DEFAULTS.historySize, maxIdleRooms: ROOMS })
+  const hub = new Hub({ bus, stats, historyOnJoin: 0, historySize: DEFAULTS.historySize, presenceBatchMs: DEFAULTS.presenceBatchMs, maxRoomsPerConnection: DEFAULTS.maxRoomsPerConnection })
   await hub.start()
   const options = {
     hub,
     stats,
     batch: new WriteBatch(),
-    parse: createFrameParser(MAX_TEXT_LENGTH),
+    parse: createFrameParser(DEFAULTS.maxTextLength),
     sendQueueMaxBytes: 1 << 30,
     rateLimitPerSec: 1e9,
     rateLimitBurst: 1e9
@@ -97,9 +97,6 @@ async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: nu
 }
 
 async function runBaseline (messages: number): Promise<{ cpuUs: number, bytes: number }> {
-  const Sender = (wsModule as unknown as {
-    Sender: { frame (data: Buffer, options: { fin: boolean, rsv1: boolean, opcode: number, mask: boolean, readOnly: boolean }): Buffer[] }
-  }).Sender
   interface Member { sink: CountingSink, rooms: Set<Room> }
   interface Room { name: string, members: Set<Member>, seq: number }
   const rooms = new Map<string, Room>()
@@ -127,7 +124,7 @@ async function runBaseline (messages: number): Promise<{ cpuUs: number, bytes: n
     if (room === undefined || !from.rooms.has(room)) return
     room.seq++
     const payload = Buffer.from(JSON.stringify({ type: 'message', room: room.name, id: String(room.seq), from: 'p', text: frame.text, ts: Date.now() }))
-    const built = Buffer.concat(Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }))
+    const built = wsTextFrame(payload)
     for (const other of room.members) other.sink.write(built)
   }
   const send = (room: number, k: number) => receive(publishers[room] as Member, sendFrame(room, k))
