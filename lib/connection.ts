@@ -2,6 +2,7 @@
 // them into hub calls; writes frames and watches its own send backlog.
 import { randomBytes } from 'node:crypto'
 import { BrokerUnavailableError } from './bus.js'
+import { CloseCode } from './close-codes.js'
 import {
   encodeAck, encodeError, encodeLeft, encodeWelcome,
   type ClientFrame, type ErrorCode, type ParseResult
@@ -47,14 +48,6 @@ export interface ConnectionOptions {
   /** Told of an unexpected error before the connection is closed with 1011. */
   onInternalError?: (error: unknown) => void
 }
-
-export const CloseCode = {
-  GOING_AWAY: 1001,
-  UNSUPPORTED_DATA: 1003,
-  POLICY: 1008,
-  INTERNAL_ERROR: 1011,
-  TRY_AGAIN_LATER: 1013
-} as const
 
 export function newConnectionId (): string {
   return randomBytes(8).toString('hex')

@@ -2,6 +2,7 @@
 // membership changes happen at once, and only the reply to a join (members
 // and history, which the bus may have to fetch) completes later.
 import { BrokerUnavailableError, type Bus } from './bus.js'
+import { CloseCode } from './close-codes.js'
 import {
   encodeError, encodeJoined, encodeMessage, encodePresence,
   type StoredMessage
@@ -192,7 +193,7 @@ export class Hub {
     if (room.catchingUp.size > 0) {
       for (const [member, buffer] of room.catchingUp) {
         if (buffer.length >= CATCH_UP_BUFFER_MAX) {
-          member.close(1013, 'too many messages arrived while the history was read')
+          member.close(CloseCode.TRY_AGAIN_LATER, 'too many messages arrived while the history was read')
           continue
         }
         buffer.push(message)

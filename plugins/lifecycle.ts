@@ -4,7 +4,7 @@
 // and the HTTP listener keeps answering until the drain is over.
 import fp from 'fastify-plugin'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CloseCode } from '../lib/connection.js'
+import { CloseCode } from '../lib/close-codes.js'
 import { DRAIN_TICK_MS } from '../lib/limits.js'
 
 export interface Lifecycle {

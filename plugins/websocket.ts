@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { Connection } from '../lib/connection.js'
-import { CloseCode } from '../lib/connection.js'
+import { CloseCode } from '../lib/close-codes.js'
 import { startHeartbeat } from '../lib/heartbeat.js'
 
 declare module 'fastify' {
