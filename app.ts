@@ -5,9 +5,9 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from './lib/config.js'
 import configPlugin from './plugins/config.js'
 import busPlugin from './plugins/bus.js'
+import statsPlugin from './plugins/stats.js'
 import hubPlugin from './plugins/hub.js'
 import websocketPlugin from './plugins/websocket.js'
-import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import staticPlugin from './plugins/static.js'
 import wsRoutes from './routes/ws.js'
@@ -18,9 +18,9 @@ import metricsRoutes from './routes/metrics.js'
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
   await fastify.register(busPlugin)
+  await fastify.register(statsPlugin)
   await fastify.register(hubPlugin)
   await fastify.register(websocketPlugin)
-  await fastify.register(lifecyclePlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(staticPlugin)
 
@@ -33,7 +33,7 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
 /** A ready-to-listen instance of the application. */
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const fastify = Fastify({ logger: false, ...options })
-  // Registered with fastify-plugin so its decorators (hub, lifecycle…) are visible to the caller.
+  // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
   await fastify.register(fp(app), { config })
   return fastify
 }

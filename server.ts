@@ -1,8 +1,10 @@
 // Process entry point: reads the configuration, listens, and shuts down
-// gracefully on SIGTERM/SIGINT (PROTOCOL §5).
+// gracefully on a signal or an unexpected error (PROTOCOL §5).
+import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
+import { SHUTDOWN_SAFETY_MARGIN_MS } from './lib/limits.js'
 
 function readConfig (): Config {
   try {
@@ -32,23 +34,27 @@ async function build (config: Config): Promise<FastifyInstance> {
 const config = readConfig()
 const app = await build(config)
 
-let stopping = false
-async function shutdown (signal: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  app.log.info({ signal }, 'shutting down')
+// Signals (SIGTERM, SIGINT…) and unexpected errors (uncaughtException,
+// unhandledRejection) end the process the same way (PROTOCOL §5): every
+// connection is drained with 1001, then the app is closed; a signal exits 0,
+// an error is logged and exits 1.
+closeWithGrace({
   // Safety net: never outlive the grace period by much.
-  setTimeout(() => {
-    app.log.error('shutdown took too long; exiting')
-    process.exit(1)
-  }, config.shutdownGraceMs + 5000).unref()
-  await app.lifecycle.drain()
+  delay: config.shutdownGraceMs + SHUTDOWN_SAFETY_MARGIN_MS,
+  logger: app.log,
+  onTimeout: () => app.log.error('shutdown took too long; exiting')
+}, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'unexpected error; draining connections, then exiting with 1')
+  else app.log.info({ signal }, 'shutting down')
+  // The drain comes before app.close(): once closing begins, Fastify answers
+  // 503 to every request, and /health/live must keep answering (and readiness
+  // keep saying why it is 503) while connections are closed in batches.
+  app.log.info({ connections: app.connections.size }, 'draining connections')
+  const report = await app.connections.drain()
+  app.log.info(report, 'drain complete')
   await app.close()
   app.log.info('stopped')
-}
-
-process.once('SIGTERM', () => { shutdown('SIGTERM').catch((error) => { app.log.error(error); process.exit(1) }) })
-process.once('SIGINT', () => { shutdown('SIGINT').catch((error) => { app.log.error(error); process.exit(1) }) })
+})
 
 try {
   await app.listen({ port: config.port, host: config.host })

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { BrokerUnavailableError } from './bus.js'
 import { CloseCode } from './close-codes.js'
+import type { Tracked } from './connection-registry.js'
 import {
   encodeAck, encodeError, encodeLeft, encodeWelcome,
   type ClientFrame, type ErrorCode, type ParseResult
@@ -34,6 +35,12 @@ export interface FrameStream extends Corkable {
   write (frame: Buffer): boolean
 }
 
+/** The events of a `ws` WebSocket a connection listens to. */
+export interface SocketEvents {
+  on (event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown
+  on (event: 'pong' | 'close', listener: () => void): unknown
+}
+
 const OPEN = 1
 
 export interface ConnectionOptions {
@@ -45,15 +52,20 @@ export interface ConnectionOptions {
   sendQueueMaxBytes: number
   rateLimitPerSec: number
   rateLimitBurst: number
-  /** Told of an unexpected error before the connection is closed with 1011. */
-  onInternalError?: (error: unknown) => void
+  /**
+   * Told of an unexpected error (a bug, not a client's mistake), with what it
+   * cost: the connection closed with 1011, or a send answered `unavailable`.
+   */
+  onInternalError?: (error: unknown, consequence: string) => void
+  /** Told once the socket is gone (e.g. to forget the connection). */
+  onClosed?: (connection: Connection) => void
 }
 
 export function newConnectionId (): string {
   return randomBytes(8).toString('hex')
 }
 
-export class Connection implements Member, Corkable {
+export class Connection implements Member, Corkable, Tracked {
   /** Cleared by each heartbeat ping, set again by the pong. */
   alive = true
   private closing = false
@@ -75,6 +87,13 @@ export class Connection implements Member, Corkable {
 
   get isClosing (): boolean {
     return this.closing
+  }
+
+  /** Listens to the socket's frames, pongs and close; call once, right after the upgrade. */
+  listen (socket: SocketEvents): void {
+    socket.on('message', (data, isBinary) => this.receive(data, isBinary))
+    socket.on('pong', () => { this.alive = true })
+    socket.on('close', () => this.closed())
   }
 
   welcome (node: string): void {
@@ -106,10 +125,11 @@ export class Connection implements Member, Corkable {
     this.closeTimer.unref()
   }
 
-  /** The socket is gone: leave every room. */
+  /** The socket is gone: forget it and leave every room. */
   closed (): void {
     this.closing = true
     clearTimeout(this.closeTimer)
+    this.options.onClosed?.(this)
     this.options.hub.disconnect(this)
   }
 
@@ -147,7 +167,7 @@ export class Connection implements Member, Corkable {
       this.dispatch(parsed.frame)
     } catch (error) {
       // A bug must cost one connection, not the process.
-      this.options.onInternalError?.(error)
+      this.options.onInternalError?.(error, 'internal error on a WebSocket connection; closed with 1011')
       this.close(CloseCode.INTERNAL_ERROR, 'internal error')
     }
   }
@@ -188,12 +208,18 @@ export class Connection implements Member, Corkable {
     hub.publish(this, room, text).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
-      const reason = error instanceof BrokerUnavailableError ? error.message : 'the message could not be stored; nothing was published'
-      this.error('unavailable', reason, ref)
+      if (error instanceof BrokerUnavailableError) {
+        this.error('unavailable', error.message, ref)
+        return
+      }
+      // Not the broker being away: a bug, which must be seen, not swallowed.
+      this.options.onInternalError?.(error, 'a send failed unexpectedly; the client was told unavailable')
+      this.error('unavailable', 'the message could not be stored; nothing was published', ref)
     })
   }
 
-  private error (code: ErrorCode, message: string, ref: string | undefined): void {
+  /** Sends an `error` frame (the connection stays open) and counts it. */
+  error (code: ErrorCode, message: string, ref?: string): void {
     this.options.stats.errors[code]++
     this.write(textFrame(encodeError(code, message, ref)))
   }

@@ -50,3 +50,6 @@ export const IDEMPOTENCY_WAIT_MS = 10_000
 
 /** The in-flight marker of an Idempotency-Key lives this long, so a node that died mid-call does not block it for 5 minutes. */
 export const IDEMPOTENCY_PENDING_TTL_MS = 30_000
+
+/** A shutdown still running this long after the grace period ends is cut short: the process exits 1. */
+export const SHUTDOWN_SAFETY_MARGIN_MS = 5000

@@ -1,19 +1,15 @@
-// Decorates the instance with the hub (rooms, members, fan-out) and the
-// counters it keeps.
+// Decorates the instance with the hub (rooms, members, fan-out).
 import fp from 'fastify-plugin'
 import { Hub } from '../lib/hub.js'
-import { createStats, type Stats } from '../lib/stats.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     hub: Hub
-    stats: Stats
   }
 }
 
 export default fp(async function hubPlugin (fastify) {
-  const { config, bus } = fastify
-  const stats = createStats()
+  const { config, bus, stats } = fastify
   const hub = new Hub({
     bus,
     stats,
@@ -23,9 +19,8 @@ export default fp(async function hubPlugin (fastify) {
     maxRoomsPerConnection: config.maxRoomsPerConnection
   })
   await hub.start()
-  fastify.decorate('stats', stats)
   fastify.decorate('hub', hub)
   fastify.addHook('onClose', async () => {
     hub.close()
   })
-}, { name: 'hub', dependencies: ['config', 'bus'] })
+}, { name: 'hub', dependencies: ['config', 'bus', 'stats'] })

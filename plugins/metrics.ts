@@ -66,4 +66,4 @@ export default fp(async function metricsPlugin (fastify) {
   })
 
   fastify.decorate('metrics', registry)
-}, { name: 'metrics', dependencies: ['config', 'bus', 'hub', 'websocket'] })
+}, { name: 'metrics', dependencies: ['config', 'bus', 'stats', 'hub', 'websocket'] })

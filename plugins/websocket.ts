@@ -1,20 +1,25 @@
-// WebSocket transport: @fastify/websocket with the contract's read limit,
-// the set of open connections, and one heartbeat timer for all of them.
+// WebSocket transport: @fastify/websocket with the contract's read limit, and
+// the registry of open connections (heartbeat, close-all, shutdown drain).
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { Connection } from '../lib/connection.js'
-import { CloseCode } from '../lib/close-codes.js'
-import { startHeartbeat } from '../lib/heartbeat.js'
+import { ConnectionRegistry } from '../lib/connection-registry.js'
+import { DRAIN_TICK_MS } from '../lib/limits.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    connections: Set<Connection>
+    connections: ConnectionRegistry<Connection>
   }
 }
 
 export default fp(async function websocketPlugin (fastify) {
   const { config, stats } = fastify
-  const connections = new Set<Connection>()
+  const connections = new ConnectionRegistry<Connection>({
+    pingIntervalMs: config.pingIntervalMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    drainTickMs: DRAIN_TICK_MS,
+    onHeartbeatTermination: () => { stats.heartbeatTerminations++ }
+  })
   fastify.decorate('connections', connections)
 
   await fastify.register(websocket, {
@@ -35,16 +40,15 @@ export default fp(async function websocketPlugin (fastify) {
       request.log.error({ err: error }, 'WebSocket error')
       socket.terminate()
     },
-    // Closing with 1001 tells clients to reconnect elsewhere and resume.
+    // After a drain nobody is left; without one (tests), 1001 tells clients
+    // to reconnect elsewhere and resume.
     preClose (done) {
-      for (const connection of connections) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+      connections.closeAll()
       fastify.websocketServer.close()
       done()
     }
   })
 
-  const stopHeartbeat = startHeartbeat(connections, config.pingIntervalMs, () => {
-    stats.heartbeatTerminations++
-  })
-  fastify.addHook('onClose', async () => stopHeartbeat())
-}, { name: 'websocket', dependencies: ['config', 'hub'] })
+  connections.startHeartbeat()
+  fastify.addHook('onClose', async () => connections.stopHeartbeat())
+}, { name: 'websocket', dependencies: ['config', 'stats'] })

@@ -3,12 +3,12 @@
 import type { FastifyInstance } from 'fastify'
 
 export default async function healthRoutes (fastify: FastifyInstance) {
-  const { lifecycle, bus } = fastify
+  const { connections, bus } = fastify
 
   fastify.get('/health/live', async () => ({ status: 'ok' }))
 
   fastify.get('/health/ready', async (_request, reply) => {
-    if (lifecycle.draining) {
+    if (connections.draining) {
       return reply.code(503).send({ status: 'unavailable', check: 'shutdown', reason: 'the server is shutting down' })
     }
     const health = bus.health()

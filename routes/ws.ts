@@ -1,8 +1,8 @@
 // GET /ws: checks the upgrade request (shutdown, origin, name), then hands
-// the socket to a Connection. Other methods get 405, plain GETs 426.
+// the socket to a registered Connection. Other methods get 405, plain GETs 426.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { Connection, newConnectionId, type FrameStream } from '../lib/connection.js'
+import { Connection, newConnectionId, type ConnectionOptions, type FrameStream } from '../lib/connection.js'
 import { WriteBatch } from '../lib/write-batch.js'
 import { codePointLength, createFrameParser } from '../lib/frames.js'
 import { randomInt } from 'node:crypto'
@@ -50,9 +50,17 @@ declare module 'fastify' {
 }
 
 export default async function wsRoutes (fastify: FastifyInstance) {
-  const { config, hub, stats, connections, lifecycle } = fastify
-  const parse = createFrameParser(config.maxTextLength)
-  const batch = new WriteBatch()
+  const { config, hub, stats, connections } = fastify
+  const shared: ConnectionOptions = {
+    hub,
+    stats,
+    parse: createFrameParser(config.maxTextLength),
+    batch: new WriteBatch(),
+    sendQueueMaxBytes: config.sendQueueMaxBytes,
+    rateLimitPerSec: config.rateLimitPerSec,
+    rateLimitBurst: config.rateLimitBurst,
+    onClosed: (connection) => connections.delete(connection)
+  }
   fastify.decorateRequest('chatName', '')
 
   fastify.route({
@@ -60,7 +68,7 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     url: '/ws',
     async preValidation (request, reply) {
       if (!request.ws) return
-      if (lifecycle.draining) {
+      if (connections.draining) {
         return reply.code(503).send({ error: 'Service Unavailable', message: 'server is shutting down; connect to another node' })
       }
       if (!originAllowed(request, config.allowedOrigins)) {
@@ -75,22 +83,11 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     },
     wsHandler (socket, request) {
       const connection = new Connection(newConnectionId(), request.chatName, socket, streamOf(socket), {
-        hub,
-        stats,
-        parse,
-        batch,
-        sendQueueMaxBytes: config.sendQueueMaxBytes,
-        rateLimitPerSec: config.rateLimitPerSec,
-        rateLimitBurst: config.rateLimitBurst,
-        onInternalError: (error) => request.log.error({ err: error }, 'internal error on a WebSocket connection; closed with 1011')
+        ...shared,
+        onInternalError: (error, consequence) => request.log.error({ err: error }, consequence)
       })
       connections.add(connection)
-      socket.on('message', (data, isBinary) => connection.receive(data as Buffer, isBinary))
-      socket.on('pong', () => { connection.alive = true })
-      socket.on('close', () => {
-        connections.delete(connection)
-        connection.closed()
-      })
+      connection.listen(socket)
       connection.welcome(config.nodeId)
     }
   })

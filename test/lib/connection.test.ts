@@ -3,7 +3,8 @@
 // limiting, and the slow-consumer close.
 import t, { type Test } from 'tap'
 import { BrokerUnavailableError } from '../../lib/bus.js'
-import { Connection, type FrameStream, type Socket } from '../../lib/connection.js'
+import { EventEmitter } from 'node:events'
+import { Connection, type ConnectionOptions, type FrameStream, type Socket } from '../../lib/connection.js'
 import { createFrameParser } from '../../lib/frames.js'
 import { Hub } from '../../lib/hub.js'
 import { RATE_LIMIT_STRIKES_BEFORE_CLOSE } from '../../lib/limits.js'
@@ -56,7 +57,7 @@ class FakeSocket implements Socket, FrameStream {
   }
 }
 
-async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, sendQueueMaxBytes?: number, bus?: MemoryBus, maxRooms?: number } = {}) {
+async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, sendQueueMaxBytes?: number, bus?: MemoryBus, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
   const bus = options.bus ?? new MemoryBus({ historySize: 100, maxIdleRooms: 100 })
   const stats = createStats()
   const hub = new Hub({ bus, stats, historyOnJoin: 10, historySize: 100, presenceBatchMs: 0, maxRoomsPerConnection: options.maxRooms ?? 5 })
@@ -71,7 +72,8 @@ async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBur
       parse: createFrameParser(20),
       sendQueueMaxBytes: options.sendQueueMaxBytes ?? 1_000_000,
       rateLimitPerSec: options.rateLimitPerSec ?? 1000,
-      rateLimitBurst: options.rateLimitBurst ?? 1000
+      rateLimitBurst: options.rateLimitBurst ?? 1000,
+      ...options.extra
     })
     const receive = async (frame: unknown) => {
       connection.receive(Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame)), false)
@@ -239,4 +241,54 @@ t.test('an unexpected error while handling a frame closes that connection with 1
   t.equal(reported.length, 1)
   t.match(reported[0], { message: 'a bug' })
   connection.closed()
+})
+
+t.test('a send that fails with anything but BrokerUnavailableError is reported, and the client still gets unavailable', async (t) => {
+  const bus = new MemoryBus({ historySize: 10, maxIdleRooms: 10 })
+  const reported: Array<{ error: unknown, consequence: string }> = []
+  const { connect, stats } = await setup(t, { bus, extra: { onInternalError: (error, consequence) => reported.push({ error, consequence }) } })
+  const { socket, receive } = connect('alice')
+  await receive({ type: 'join', room: 'r' })
+  bus.publish = () => Promise.reject(new TypeError('a bug in the broker'))
+  await receive({ type: 'send', room: 'r', text: 'hi', ref: 'u' })
+  t.match(socket.last(), { type: 'error', code: 'unavailable', ref: 'u', message: 'the message could not be stored; nothing was published' })
+  t.equal(stats.errors.unavailable, 1)
+  t.equal(reported.length, 1, 'reported once')
+  t.match(reported[0], { error: { message: 'a bug in the broker' }, consequence: /unavailable/ })
+  t.same(socket.closes, [], 'the connection stays open')
+  bus.publish = () => Promise.reject(new BrokerUnavailableError())
+  await receive({ type: 'send', room: 'r', text: 'hi', ref: 'v' })
+  t.match(socket.last(), { type: 'error', code: 'unavailable', ref: 'v' })
+  t.equal(reported.length, 1, 'the broker being away is expected: not reported')
+})
+
+t.test('error() sends an error frame with or without a ref and counts it', async (t) => {
+  const { connect, stats } = await setup(t)
+  const { socket, connection } = connect('alice')
+  connection.error('not_joined', 'no such room', 'j1')
+  t.same(socket.last(), { type: 'error', code: 'not_joined', message: 'no such room', ref: 'j1' })
+  connection.error('unavailable', 'later')
+  t.same(socket.last(), { type: 'error', code: 'unavailable', message: 'later' })
+  t.equal(stats.errors.not_joined, 1)
+  t.equal(stats.errors.unavailable, 1)
+})
+
+t.test('listen: the socket\'s messages reach receive, a pong marks it alive, its close leaves the rooms and tells onClosed', async (t) => {
+  const forgotten: Connection[] = []
+  const { connect, hub } = await setup(t, { extra: { onClosed: (connection) => forgotten.push(connection) } })
+  const { socket, connection } = connect('alice')
+  const events = new EventEmitter()
+  connection.listen(events)
+  events.emit('message', Buffer.from('{"type":"join","room":"r"}'), false)
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  t.match(socket.last(), { type: 'joined', room: 'r' })
+  connection.alive = false
+  events.emit('pong')
+  t.equal(connection.alive, true, 'the pong set alive again')
+  events.emit('message', Buffer.from('x'), true)
+  t.match(socket.closes, [{ code: 1003 }], 'binary flag passed through')
+  t.same(forgotten, [], 'not forgotten before the socket is gone')
+  events.emit('close')
+  t.same(forgotten, [connection], 'onClosed told once the socket closed')
+  t.notOk(hub.isJoined(connection, 'r'), 'and it left its rooms')
 })
