@@ -185,7 +185,7 @@ export class Connection implements Member, Corkable {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
       return
     }
-    hub.publish(this, room, text).then((message) => {
+    hub.publish(room, this.name, text).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       const reason = error instanceof BrokerUnavailableError ? error.message : 'the message could not be stored; nothing was published'
@@ -193,7 +193,7 @@ export class Connection implements Member, Corkable {
     })
   }
 
-  private error (code: ErrorCode, message: string, ref: string | undefined): void {
+  error (code: ErrorCode, message: string, ref: string | undefined): void {
     this.options.stats.errors[code]++
     this.write(textFrame(encodeError(code, message, ref)))
   }
