@@ -46,7 +46,8 @@ export class PresenceWindow<M extends PresenceMember> {
   }
 
   left (member: M): void {
-    this.liveSince.delete(member)
+    // Its mark, if any, is left in place: a member back in the same window
+    // gets a new one from `wentLive`, and one that is not is not in the audience.
     this.queue(member, -1)
   }
 
