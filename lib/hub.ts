@@ -1,6 +1,7 @@
-// The hub alone owns rooms and their members. Its methods are synchronous:
-// membership changes happen at once, and only the reply to a join (members
-// and history, which the bus may have to fetch) completes later.
+// The hub alone owns rooms and their members, and fans messages out to them.
+// Its methods are synchronous: membership changes happen at once, and only
+// the reply to a join (members and history, which the bus may have to fetch)
+// completes later. Each room's presence window batches its joins and leaves.
 import { BrokerUnavailableError, type Bus } from './bus.js'
 import { CloseCode } from './close-codes.js'
 import {
