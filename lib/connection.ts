@@ -205,7 +205,7 @@ export class Connection implements Member, Corkable, Tracked {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
       return
     }
-    hub.publish(this, room, text).then((message) => {
+    hub.publish(room, this.name, text).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {

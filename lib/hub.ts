@@ -1,14 +1,17 @@
-// The hub alone owns rooms and their members. Its methods are synchronous:
-// membership changes happen at once, and only the reply to a join (members
-// and history, which the bus may have to fetch) completes later.
+// The hub alone owns rooms and their members, and fans messages out to them.
+// Its methods are synchronous: membership changes happen at once, and only
+// the reply to a join (members and history, which the bus may have to fetch)
+// completes later. Each room's presence window batches its joins and leaves.
 import { BrokerUnavailableError, type Bus } from './bus.js'
 import { CloseCode } from './close-codes.js'
 import {
-  encodeError, encodeJoined, encodeMessage, encodePresence,
-  type StoredMessage
+  encodeJoined, encodeMessage, encodePresence,
+  type ErrorCode, type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
+import { PresenceWindow } from './presence-window.js'
 import type { Stats } from './stats.js'
+import type { Timer } from './timer.js'
 import { textFrame } from './ws-frame.js'
 
 /** A connection as the hub sees it. */
@@ -17,8 +20,10 @@ export interface Member {
   readonly name: string
   /** Writes a complete WebSocket frame (`textFrame`); one buffer is shared by every member. */
   write (frame: Buffer): void
+  /** Sends an `error` frame (and counts it): the one way a refusal reaches a client. */
+  error (code: ErrorCode, message: string, ref?: string): void
   /** Closes the connection (used when it cannot keep up). */
-  close (code: number, reason: string): void
+  close (code: CloseCode, reason: string): void
 }
 
 export interface HubOptions {
@@ -28,11 +33,10 @@ export interface HubOptions {
   historySize: number
   presenceBatchMs: number
   maxRoomsPerConnection: number
-}
-
-interface PresenceChange {
-  member: Member
-  delta: 1 | -1
+  /** Drives the presence windows; the global setTimeout (unref'd) by default. */
+  timer?: Timer
+  /** Told of an unexpected error the hub recovered from (a join's read that failed other than by the broker being away). */
+  onError?: (error: unknown, context: string) => void
 }
 
 interface Room {
@@ -41,13 +45,8 @@ interface Room {
   readonly live: Set<Member>
   /** Members whose join history is being read; live messages wait in their buffer. */
   readonly catchingUp: Map<Member, StoredMessage[]>
-  /** Presence changes of the current window. */
-  pending: PresenceChange[]
-  /** Changes sent in earlier windows; with `pending` it numbers every change. */
-  changesBefore: number
-  /** Members that went live during this window, with the change count their `joined` list reflected. */
-  readonly joinedInWindow: Map<Member, number>
-  presenceTimer: NodeJS.Timeout | undefined
+  /** Batches the room's joins and leaves; tells the live members and the other nodes. */
+  readonly presence: PresenceWindow<Member>
 }
 
 export type JoinOutcome = 'joined' | 'too_many_rooms'
@@ -117,7 +116,7 @@ export class Hub {
     const buffer: StoredMessage[] = []
     target.catchingUp.set(member, buffer)
     this.bus.memberJoined(room, member)
-    this.queuePresence(target, member, 1)
+    target.presence.joined(member)
 
     const read = since === undefined
       ? this.bus.read(room, { limit: this.options.historyOnJoin })
@@ -142,13 +141,14 @@ export class Hub {
       this.stats.messagesOut += replayed
       target.catchingUp.delete(member)
       target.live.add(member)
-      if (target.pending.length > 0) target.joinedInWindow.set(member, target.changesBefore + target.pending.length)
+      target.presence.wentLive(member)
     }, (error: unknown) => {
+      const expected = error instanceof BrokerUnavailableError
+      if (!expected) this.options.onError?.(error, `reading the history and members of room "${room}" for a join`)
       if (target.catchingUp.get(member) !== buffer) return
       this.removeMember(member, target)
-      const reason = error instanceof BrokerUnavailableError ? error.message : 'could not read the room history'
-      this.stats.errors.unavailable++
-      member.write(textFrame(encodeError('unavailable', `could not join "${room}": ${reason}`, ref)))
+      const reason = expected ? error.message : 'could not read the room history'
+      member.error('unavailable', `could not join "${room}": ${reason}`, ref)
     })
     return 'joined'
   }
@@ -169,21 +169,20 @@ export class Hub {
     this.memberships.delete(member)
   }
 
-  /** Stores and publishes a message from a member; the caller checked it joined. */
-  publish (member: Member, room: string, text: string): Promise<StoredMessage> {
-    this.stats.messagesIn++
-    return this.bus.publish(room, member.name, text)
-  }
-
-  /** Stores and publishes a message from the HTTP API; no membership needed. */
-  broadcast (room: string, from: string, text: string): Promise<StoredMessage> {
+  /**
+   * Stores and publishes a message; it reaches the members through `deliver`.
+   * From a member (`from` is its name; the caller checked it joined) or from
+   * the HTTP API (no membership needed).
+   */
+  publish (room: string, from: string, text: string): Promise<StoredMessage> {
     this.stats.messagesIn++
     return this.bus.publish(room, from, text)
   }
 
+  /** Stops the presence timers; a window still flushes when its room empties. */
   close (): void {
     this.closed = true
-    for (const room of this.rooms.values()) clearTimeout(room.presenceTimer)
+    for (const room of this.rooms.values()) room.presence.close()
   }
 
   /** Fan-out: one buffer, written to every live member; joiners get it after their history. */
@@ -215,15 +214,16 @@ export class Hub {
   private roomFor (name: string): Room {
     let room = this.rooms.get(name)
     if (!room) {
-      room = {
-        name,
-        live: new Set(),
-        catchingUp: new Map(),
-        pending: [],
-        changesBefore: 0,
-        joinedInWindow: new Map(),
-        presenceTimer: undefined
-      }
+      const live = new Set<Member>()
+      const presence = new PresenceWindow<Member>({
+        room: name,
+        batchMs: this.options.presenceBatchMs,
+        audience: live,
+        onChange: (joined, left) => this.bus.publishPresence(name, joined, left),
+        timer: this.options.timer
+      })
+      if (this.closed) presence.close()
+      room = { name, live, catchingUp: new Map(), presence }
       this.rooms.set(name, room)
       this.bus.subscribe(name)
     }
@@ -233,14 +233,12 @@ export class Hub {
   private removeMember (member: Member, room: Room): void {
     room.live.delete(member)
     room.catchingUp.delete(member)
-    room.joinedInWindow.delete(member)
     this.memberships.get(member)?.delete(room)
     this.bus.memberLeft(room.name, member)
-    this.queuePresence(room, member, -1)
+    room.presence.left(member)
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
-      this.flushPresence(room)
-      clearTimeout(room.presenceTimer)
+      room.presence.flush()
       this.rooms.delete(room.name)
       this.bus.unsubscribe(room.name)
     }
@@ -250,68 +248,4 @@ export class Hub {
     for (const member of room.live) yield member.name
     for (const member of room.catchingUp.keys()) yield member.name
   }
-
-  private queuePresence (room: Room, member: Member, delta: 1 | -1): void {
-    room.pending.push({ member, delta })
-    if (this.options.presenceBatchMs === 0) {
-      this.flushPresence(room)
-    } else if (room.presenceTimer === undefined && !this.closed) {
-      room.presenceTimer = setTimeout(() => this.flushPresence(room), this.options.presenceBatchMs)
-      room.presenceTimer.unref()
-    }
-  }
-
-  /**
-   * Sends the window's net presence change. Members that went live inside the
-   * window already saw part of it in their `joined` list (their own join
-   * included), so they get only what came after.
-   */
-  private flushPresence (room: Room): void {
-    clearTimeout(room.presenceTimer)
-    room.presenceTimer = undefined
-    const pending = room.pending
-    if (pending.length === 0) return
-    room.pending = []
-    const shared = netPresence(pending, 0)
-    if (shared.joined.length > 0 || shared.left.length > 0) {
-      this.bus.publishPresence(room.name, shared.joined, shared.left)
-      let sharedFrame: Buffer | undefined
-      const suffixFrames = new Map<number, Buffer | null>()
-      for (const member of room.live) {
-        const mark = room.joinedInWindow.get(member)
-        let frame: Buffer | null | undefined
-        if (mark === undefined) {
-          frame = sharedFrame ??= textFrame(encodePresence(room.name, shared.joined, shared.left))
-        } else {
-          frame = suffixFrames.get(mark)
-          if (frame === undefined) {
-            const change = netPresence(pending, mark - room.changesBefore)
-            frame = change.joined.length > 0 || change.left.length > 0
-              ? textFrame(encodePresence(room.name, change.joined, change.left))
-              : null
-            suffixFrames.set(mark, frame)
-          }
-        }
-        if (frame) member.write(frame)
-      }
-    }
-    room.changesBefore += pending.length
-    room.joinedInWindow.clear()
-  }
-}
-
-/** Net change of `changes[from..]`: a join and a leave of one connection cancel out. */
-function netPresence (changes: PresenceChange[], from: number): { joined: string[], left: string[] } {
-  const net = new Map<Member, number>()
-  for (let i = from; i < changes.length; i++) {
-    const change = changes[i] as PresenceChange
-    net.set(change.member, (net.get(change.member) ?? 0) + change.delta)
-  }
-  const joined: string[] = []
-  const left: string[] = []
-  for (const [member, delta] of net) {
-    if (delta > 0) joined.push(member.name)
-    else if (delta < 0) left.push(member.name)
-  }
-  return { joined, left }
 }

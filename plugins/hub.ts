@@ -16,7 +16,8 @@ export default fp(async function hubPlugin (fastify) {
     historyOnJoin: config.historyOnJoin,
     historySize: config.historySize,
     presenceBatchMs: config.presenceBatchMs,
-    maxRoomsPerConnection: config.maxRoomsPerConnection
+    maxRoomsPerConnection: config.maxRoomsPerConnection,
+    onError: (error, context) => fastify.log.error({ err: error }, context)
   })
   await hub.start()
   fastify.decorate('hub', hub)

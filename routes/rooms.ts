@@ -108,7 +108,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.broadcast(room, body.data.from?.trim() ?? 'system', body.data.text)
+      const message = await hub.publish(room, body.data.from?.trim() ?? 'system', body.data.text)
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)

@@ -1,6 +1,8 @@
 // Fakes for the unit tests of lib/: a hub Member that records what it is sent,
 // and a way to let the hub's pending promise callbacks run.
+import { encodeError, type ErrorCode } from '../../lib/frames.js'
 import type { Member } from '../../lib/hub.js'
+import { textFrame } from '../../lib/ws-frame.js'
 import type { Frame } from './ws-client.js'
 
 /** The JSON text inside a complete server frame built by `textFrame`. */
@@ -14,11 +16,18 @@ export class FakeMember implements Member {
   /** Every buffer written, in order, as the hub handed it over (identity matters). */
   readonly writes: Buffer[] = []
   readonly closes: Array<{ code: number, reason: string }> = []
+  /** Every `error` the hub sent through `error()` (also written as frames, as a connection does). */
+  readonly errors: Array<{ code: ErrorCode, message: string, ref: string | undefined }> = []
 
   constructor (readonly id: string, readonly name: string = id) {}
 
   write (frame: Buffer): void {
     this.writes.push(frame)
+  }
+
+  error (code: ErrorCode, message: string, ref?: string): void {
+    this.errors.push({ code, message, ref })
+    this.write(textFrame(encodeError(code, message, ref)))
   }
 
   close (code: number, reason: string): void {

@@ -1,13 +1,16 @@
 // Unit tests of lib/hub.ts on the memory bus with fake members: rooms,
-// join replies and resumes, fan-out of one buffer, and presence batching.
+// join replies and resumes, fan-out of one buffer, and the hub's use of its
+// presence windows (driven by a manual timer; lib/presence-window.ts has its own tests).
 import t, { type Test } from 'tap'
 import type { ReadRequest, ReadResult } from '../../lib/bus.js'
 import { BrokerUnavailableError } from '../../lib/bus.js'
+import { CloseCode } from '../../lib/close-codes.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
 import { MemoryBus } from '../../lib/memory-bus.js'
 import { createStats } from '../../lib/stats.js'
-import { delay, eventually, FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { ManualTimer } from '../helpers/manual-timer.js'
 
 /** A memory bus whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
 class GatedBus extends MemoryBus {
@@ -29,9 +32,24 @@ class GatedBus extends MemoryBus {
   }
 }
 
+/** A memory bus whose reads fail with `error`. */
 class FailingBus extends MemoryBus {
+  constructor (private readonly failure: Error) {
+    super({ historySize: 10, maxIdleRooms: 10 })
+  }
+
   override read (): Promise<ReadResult> {
-    return Promise.reject(new BrokerUnavailableError('redis is away'))
+    return Promise.reject(this.failure)
+  }
+}
+
+/** A memory bus that records what this node tells the other nodes of its presence changes. */
+class PresenceRecordingBus extends MemoryBus {
+  readonly published: Array<{ room: string, joined: string[], left: string[] }> = []
+
+  // Defaults only because MemoryBus declares its no-op without parameters; the hub passes all three.
+  override publishPresence (room = '', joined: string[] = [], left: string[] = []): void {
+    this.published.push({ room, joined, left })
   }
 }
 
@@ -39,11 +57,13 @@ interface Setup {
   hub: Hub
   bus: MemoryBus
   stats: ReturnType<typeof createStats>
+  timer: ManualTimer
 }
 
 async function setup (t: Test, options: Partial<HubOptions> = {}): Promise<Setup> {
   const bus = options.bus ?? new MemoryBus({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
   const stats = createStats()
+  const timer = new ManualTimer()
   const hub = new Hub({
     bus,
     stats,
@@ -51,11 +71,12 @@ async function setup (t: Test, options: Partial<HubOptions> = {}): Promise<Setup
     historySize: 1000,
     presenceBatchMs: 0,
     maxRoomsPerConnection: 100,
+    timer,
     ...options
   })
   await hub.start()
   t.teardown(() => hub.close())
-  return { hub, bus: bus as MemoryBus, stats }
+  return { hub, bus: bus as MemoryBus, stats, timer }
 }
 
 /** Runs queued promise callbacks without letting any timer fire in between. */
@@ -73,7 +94,7 @@ async function joinNow (hub: Hub, member: FakeMember, room: string, since?: stri
 
 async function publishTexts (hub: Hub, room: string, texts: string[]): Promise<string[]> {
   const ids: string[] = []
-  for (const text of texts) ids.push((await hub.broadcast(room, 'system', text)).id)
+  for (const text of texts) ids.push((await hub.publish(room, 'system', text)).id)
   return ids
 }
 
@@ -101,14 +122,14 @@ t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
   for (let i = 0; i < 500; i++) {
     const member = new FakeMember(`m${i}`)
     hub.join(member, `room-${i}`)
-    await hub.broadcast(`room-${i}`, 'system', 'hello')
+    await hub.publish(`room-${i}`, 'system', 'hello')
     if (i % 2 === 0) hub.leave(member, `room-${i}`)
     else hub.disconnect(member)
   }
   // Some left while their join was still being read.
   await microtasks()
   t.equal(hub.roomCount, 0)
-  await hub.broadcast('room-7', 'system', 'nobody listens')
+  await hub.publish('room-7', 'system', 'nobody listens')
   t.equal(bus.roomLogCount, 500, 'the logs stay in the bus for resumes (within MAX_IDLE_ROOMS)')
 })
 
@@ -215,14 +236,44 @@ t.test('a member who leaves while its history is read gets nothing', async (t) =
 })
 
 t.test('a failed history read refuses the join with unavailable', async (t) => {
-  const { hub, stats } = await setup(t, { bus: new FailingBus({ historySize: 10, maxIdleRooms: 10 }) })
+  const reported: unknown[] = []
+  const { hub, stats } = await setup(t, {
+    bus: new FailingBus(new BrokerUnavailableError('redis is away')),
+    onError: (error) => reported.push(error)
+  })
   const alice = new FakeMember('a')
   t.equal(hub.join(alice, 'r', undefined, 'my-ref'), 'joined')
   await microtasks()
-  t.match(alice.frames, [{ type: 'error', code: 'unavailable', ref: 'my-ref', message: /could not join "r": redis is away/ }])
+  t.match(alice.errors, [{ code: 'unavailable', ref: 'my-ref', message: /could not join "r": redis is away/ }], 'through the member\'s error()')
+  t.equal(alice.writes.length, 1, 'and nothing else')
   t.notOk(hub.isJoined(alice, 'r'))
   t.equal(hub.roomCount, 0)
-  t.equal(stats.errors.unavailable, 1)
+  t.equal(stats.errors.unavailable, 0, 'counted by the member (Connection.error), not by the hub as well')
+  t.same(reported, [], 'the broker being away is expected: not reported as an error')
+})
+
+t.test('an unexpected error of the join read is reported, and the member gets unavailable', async (t) => {
+  const bug = new TypeError('cannot read properties of undefined')
+  const reported: Array<{ error: unknown, context: string }> = []
+  const { hub } = await setup(t, {
+    bus: new FailingBus(bug),
+    onError: (error, context) => reported.push({ error, context })
+  })
+  const alice = new FakeMember('a')
+  hub.join(alice, 'r', undefined, 'my-ref')
+  await microtasks()
+  t.equal(reported.length, 1)
+  t.ok(reported[0]?.error === bug, 'the error itself, for the log')
+  t.match(reported[0]?.context, /room "r"/)
+  t.same(alice.errors, [{ code: 'unavailable', message: 'could not join "r": could not read the room history', ref: 'my-ref' }], 'its text is not shown to the client')
+  t.notOk(hub.isJoined(alice, 'r'))
+
+  const bob = new FakeMember('b')
+  hub.join(bob, 'r')
+  hub.leave(bob, 'r')
+  await microtasks()
+  t.equal(reported.length, 2, 'reported even when the member left before the read failed')
+  t.same(bob.errors, [], 'but a member who left is not told')
 })
 
 t.test('a member whose catch-up buffer overflows is closed with 1013', async (t) => {
@@ -233,7 +284,7 @@ t.test('a member whose catch-up buffer overflows is closed with 1013', async (t)
   for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await bus.publish('r', 'x', 'flood')
   t.same(alice.closes, [], 'a full buffer is still fine')
   await bus.publish('r', 'x', 'one too many')
-  t.match(alice.closes, [{ code: 1013 }])
+  t.match(alice.closes, [{ code: CloseCode.TRY_AGAIN_LATER }])
 })
 
 t.test('too_many_rooms', async (t) => {
@@ -303,9 +354,9 @@ t.test('fan-out writes the same Buffer instance to every member', async (t) => {
   await microtasks()
   const late = new FakeMember('late')
   hub.join(late, 'r')
-  const message = await hub.broadcast('r', 'system', 'hello')
+  const message = await hub.publish('r', 'system', 'hello')
   const outBefore = stats.messagesOut
-  await hub.broadcast('r', 'system', 'second')
+  await hub.publish('r', 'system', 'second')
   t.equal(stats.messagesOut - outBefore, 5, 'one message out per live member')
 
   const firsts = members.map((member) => member.writes.find((buffer) => buffer.toString().includes('"hello"')))
@@ -326,12 +377,12 @@ t.test('messages and stats', async (t) => {
   const bob = new FakeMember('b', 'bob')
   await joinNow(hub, alice, 'r')
   await joinNow(hub, bob, 'r')
-  const message = await hub.publish(alice, 'r', 'from alice')
-  t.equal(message.from, 'alice', 'from is the member\'s name')
+  const message = await hub.publish('r', alice.name, 'from alice')
+  t.equal(message.from, 'alice', 'from is as given')
   t.equal(stats.messagesIn, 1)
   t.equal(stats.messagesOut, 2)
   t.same(alice.texts('r'), ['from alice'], 'the sender gets its own message too')
-  await hub.broadcast('elsewhere', 'ops', 'nobody here')
+  await hub.publish('elsewhere', 'ops', 'nobody here')
   t.equal(stats.messagesIn, 2)
   t.equal(stats.messagesOut, 2)
   t.same(bob.texts('elsewhere'), [])
@@ -362,18 +413,19 @@ t.test('presence with PRESENCE_BATCH_MS=0: each change goes at once', async (t) 
 const WINDOW_MS = 40
 
 t.test('presence batching: many joins in one window make one frame', async (t) => {
-  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const { hub, timer } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watchers = [new FakeMember('w1'), new FakeMember('w2')]
   for (const watcher of watchers) hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await microtasks()
+  timer.advance(WINDOW_MS)
   t.same(watchers.map((w) => w.ofType('presence').length), [0, 0], 'the watchers\' own window told them nothing')
 
   const joiners = Array.from({ length: 20 }, (_, i) => new FakeMember(`j${i}`))
   for (const joiner of joiners) hub.join(joiner, 'r')
   await microtasks()
+  timer.advance(WINDOW_MS - 1)
   t.same(watchers[0]?.ofType('presence'), [], 'nothing before the window ends')
-  await eventually(() => (watchers[0]?.ofType('presence').length ?? 0) > 0, 'the batched presence frame')
-  await delay(WINDOW_MS * 3)
+  timer.advance(1)
   for (const watcher of watchers) {
     t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: joiners.map((j) => j.name), left: [] }], 'one frame for twenty joins')
   }
@@ -383,13 +435,15 @@ t.test('presence batching: many joins in one window make one frame', async (t) =
     t.same(joiner.ofType('presence'), [], `${joiner.name} is not told of its own join (nor of joins its members list had)`)
     t.same(joiner.frames[0]?.members, ['w1', 'w2', ...joiners.map((j) => j.name)])
   }
+  t.equal(timer.pending, 0)
 })
 
 t.test('presence batching: a join and a leave inside one window cancel out', async (t) => {
-  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const { hub, timer } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await microtasks()
+  timer.advance(WINDOW_MS)
 
   const quick = new FakeMember('quick')
   hub.join(quick, 'r')
@@ -398,37 +452,38 @@ t.test('presence batching: a join and a leave inside one window cancel out', asy
   hub.join(live, 'r')
   await microtasks() // goes live inside the window
   hub.disconnect(live)
-  await delay(WINDOW_MS * 4)
+  timer.advance(WINDOW_MS)
   t.same(watcher.ofType('presence'), [], 'no frame with nothing left in it')
 
   // The next window is not disturbed by the cancelled one.
   const stay = new FakeMember('stay')
   hub.join(stay, 'r')
-  await eventually(() => watcher.ofType('presence').length > 0, 'presence of stay')
+  timer.advance(WINDOW_MS)
   t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['stay'], left: [] }])
 })
 
 t.test('presence batching: joins and leaves of different members are netted', async (t) => {
-  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const { hub, timer } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   const leaver = new FakeMember('leaver')
   hub.join(watcher, 'r')
   hub.join(leaver, 'r')
-  await delay(WINDOW_MS * 3)
+  await microtasks()
+  timer.advance(WINDOW_MS)
   const before = watcher.ofType('presence').length
   const newcomer = new FakeMember('newcomer')
   hub.join(newcomer, 'r')
   hub.leave(leaver, 'r')
-  await eventually(() => watcher.ofType('presence').length > before, 'the netted frame')
-  await delay(WINDOW_MS * 2)
+  timer.advance(WINDOW_MS)
   t.same(watcher.ofType('presence').slice(before), [{ type: 'presence', room: 'r', joined: ['newcomer'], left: ['leaver'] }])
 })
 
 t.test('presence batching: a member live mid-window is told only of later changes', async (t) => {
-  const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
+  const { hub, timer } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await microtasks()
+  timer.advance(WINDOW_MS)
 
   const first = new FakeMember('first')
   hub.join(first, 'r')
@@ -437,8 +492,7 @@ t.test('presence batching: a member live mid-window is told only of later change
   const second = new FakeMember('second')
   hub.join(second, 'r')
   await microtasks()
-  await eventually(() => watcher.ofType('presence').length > 0, 'the window\'s frame')
-  await delay(WINDOW_MS * 2)
+  timer.advance(WINDOW_MS)
   t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['first', 'second'], left: [] }])
   t.same(first.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['second'], left: [] }], 'only what its members list missed')
   t.same(second.ofType('presence'), [], 'second\'s members list had everything')
@@ -447,16 +501,76 @@ t.test('presence batching: a member live mid-window is told only of later change
 
 t.test('a client is never told of its own join, with or without batching', async (t) => {
   for (const presenceBatchMs of [0, WINDOW_MS]) {
-    const { hub } = await setup(t, { presenceBatchMs })
+    const { hub, timer } = await setup(t, { presenceBatchMs })
     const watcher = new FakeMember('w')
     hub.join(watcher, 'r')
-    await delay(WINDOW_MS * 2)
+    await microtasks()
+    timer.advance(WINDOW_MS)
     const alice = new FakeMember('alice')
     hub.join(alice, 'r')
-    await eventually(() => watcher.ofType('presence').length > 0, 'watcher told of alice')
-    await delay(WINDOW_MS * 2)
+    await microtasks()
+    timer.advance(WINDOW_MS)
     t.same(alice.ofType('presence'), [], `PRESENCE_BATCH_MS=${presenceBatchMs}`)
     t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['alice'], left: [] }])
     hub.close()
   }
+})
+
+t.test('presence changes go to the other nodes once per window', async (t) => {
+  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
+  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const alice = new FakeMember('alice')
+  const bob = new FakeMember('bob')
+  hub.join(alice, 'r')
+  hub.join(bob, 'r')
+  hub.join(alice, 'elsewhere')
+  await microtasks()
+  t.same(bus.published, [], 'not before the window ends')
+  timer.advance(WINDOW_MS)
+  t.same(bus.published, [
+    { room: 'r', joined: ['alice', 'bob'], left: [] },
+    { room: 'elsewhere', joined: ['alice'], left: [] }
+  ], 'one window per room')
+})
+
+t.test('the last member leaving sends the room\'s window to the other nodes at once', async (t) => {
+  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
+  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const alice = new FakeMember('alice')
+  hub.join(alice, 'r')
+  await microtasks()
+  timer.advance(WINDOW_MS)
+  const bob = new FakeMember('bob')
+  hub.join(bob, 'r')
+  await microtasks()
+  hub.leave(alice, 'r')
+  t.equal(bus.published.length, 1, 'bob is still there: the window runs on')
+  hub.disconnect(bob)
+  t.equal(hub.roomCount, 0)
+  t.same(bus.published.at(-1), { room: 'r', joined: [], left: ['alice'] }, 'no waiting for a timer (bob came and went inside the window)')
+  t.equal(timer.pending, 0, 'the room\'s timer is cancelled with it')
+})
+
+t.test('close stops the presence timers, of rooms made after it too', async (t) => {
+  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
+  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const watcher = new FakeMember('w')
+  hub.join(watcher, 'r')
+  await microtasks()
+  timer.advance(WINDOW_MS)
+  const alice = new FakeMember('alice')
+  hub.join(alice, 'r')
+  t.equal(timer.pending, 1)
+  hub.close()
+  t.equal(timer.pending, 0)
+  timer.advance(WINDOW_MS)
+  t.same(watcher.ofType('presence'), [], 'the window does not end by itself')
+
+  const late = new FakeMember('late')
+  hub.join(late, 'new-room')
+  t.equal(timer.pending, 0, 'no timer for a room made after close')
+  hub.disconnect(late)
+  hub.disconnect(watcher)
+  hub.disconnect(alice)
+  t.same(bus.published.slice(1), [{ room: 'r', joined: [], left: ['w'] }], 'a room that empties still tells the other nodes; late came and went')
 })

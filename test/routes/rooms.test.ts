@@ -206,7 +206,7 @@ t.test('Idempotency-Key: keys are per room; a failed first call stores nothing',
 t.test('history: default limit 50, most recent, oldest first', async (t) => {
   const app = await buildTestApp(t)
   const ids: string[] = []
-  for (let i = 1; i <= 60; i++) ids.push((await app.hub.broadcast('lobby', 'ops', `m${i}`)).id)
+  for (let i = 1; i <= 60; i++) ids.push((await app.hub.publish('lobby', 'ops', `m${i}`)).id)
   const response = await history(app, 'lobby')
   t.equal(response.statusCode, 200)
   const { messages } = response.json() as { messages: Array<Record<string, unknown>> }
@@ -222,7 +222,7 @@ t.test('history: default limit 50, most recent, oldest first', async (t) => {
 t.test('history: since gives the messages after it', async (t) => {
   const app = await buildTestApp(t)
   const ids: string[] = []
-  for (let i = 1; i <= 10; i++) ids.push((await app.hub.broadcast('lobby', 'ops', `m${i}`)).id)
+  for (let i = 1; i <= 10; i++) ids.push((await app.hub.publish('lobby', 'ops', `m${i}`)).id)
   const after = await history(app, 'lobby', `?since=${ids[6]}`)
   t.equal(after.statusCode, 200)
   t.same(after.json().messages.map((m: { text: string }) => m.text), ['m8', 'm9', 'm10'])
@@ -236,7 +236,7 @@ t.test('history: since gives the messages after it', async (t) => {
 
 t.test('history: limit is 1..1000, other query fields and bad rooms are 400', async (t) => {
   const app = await buildTestApp(t)
-  await app.hub.broadcast('lobby', 'ops', 'hello')
+  await app.hub.publish('lobby', 'ops', 'hello')
   for (const limit of ['1', '1000']) t.equal((await history(app, 'lobby', `?limit=${limit}`)).statusCode, 200, `limit=${limit}`)
   for (const query of ['?limit=0', '?limit=1001', '?limit=-1', '?limit=abc', '?limit=1.5', '?limit=', '?since=', '?limit=1&limit=2', '?other=1']) {
     const response = await history(app, 'lobby', query)
