@@ -1,13 +1,14 @@
 // The hub alone owns rooms and their members. Its methods are synchronous:
 // membership changes happen at once, and only the reply to a join (members
-// and history, which the bus may have to fetch) completes later.
-import { BrokerUnavailableError, type Bus } from './bus.js'
+// and history, which the broker may have to fetch) completes later.
+import { BrokerUnavailableError, type Broker } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeError, encodeJoined, encodeMessage, encodePresence,
   type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
+import type { Presence } from './presence.js'
 import type { Stats } from './stats.js'
 import { textFrame } from './ws-frame.js'
 
@@ -22,7 +23,8 @@ export interface Member {
 }
 
 export interface HubOptions {
-  bus: Bus
+  broker: Broker
+  presence: Presence
   stats: Stats
   historyOnJoin: number
   historySize: number
@@ -65,21 +67,21 @@ function frameOf (message: StoredMessage): Buffer {
 export class Hub {
   private readonly rooms = new Map<string, Room>()
   private readonly memberships = new Map<Member, Set<Room>>()
-  private readonly bus: Bus
+  private readonly broker: Broker
+  private readonly presence: Presence
   private readonly stats: Stats
   private closed = false
 
   constructor (private readonly options: HubOptions) {
-    this.bus = options.bus
+    this.broker = options.broker
+    this.presence = options.presence
     this.stats = options.stats
   }
 
-  /** Connects the hub to its bus; call once before use. */
+  /** Connects the hub to its broker and presence; call once before use. */
   async start (): Promise<void> {
-    await this.bus.start({
-      message: (message) => this.deliver(message),
-      presence: (room, joined, left) => this.deliverRemotePresence(room, joined, left)
-    })
+    await this.broker.start((message) => this.deliver(message))
+    await this.presence.start((room, joined, left) => this.deliverRemotePresence(room, joined, left))
   }
 
   get roomCount (): number {
@@ -116,13 +118,13 @@ export class Hub {
     rooms.add(target)
     const buffer: StoredMessage[] = []
     target.catchingUp.set(member, buffer)
-    this.bus.memberJoined(room, member)
+    this.presence.memberJoined(room, member)
     this.queuePresence(target, member, 1)
 
     const read = since === undefined
-      ? this.bus.read(room, { limit: this.options.historyOnJoin })
-      : this.bus.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
-    Promise.all([read, this.bus.remoteMembers(room)]).then(([history, remote]) => {
+      ? this.broker.read(room, { limit: this.options.historyOnJoin })
+      : this.broker.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
+    Promise.all([read, this.presence.remoteMembers(room)]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== buffer) return
       const members = [...this.localNames(target), ...remote]
@@ -172,13 +174,13 @@ export class Hub {
   /** Stores and publishes a message from a member; the caller checked it joined. */
   publish (member: Member, room: string, text: string): Promise<StoredMessage> {
     this.stats.messagesIn++
-    return this.bus.publish(room, member.name, text)
+    return this.broker.publish(room, member.name, text)
   }
 
   /** Stores and publishes a message from the HTTP API; no membership needed. */
   broadcast (room: string, from: string, text: string): Promise<StoredMessage> {
     this.stats.messagesIn++
-    return this.bus.publish(room, from, text)
+    return this.broker.publish(room, from, text)
   }
 
   close (): void {
@@ -225,7 +227,7 @@ export class Hub {
         presenceTimer: undefined
       }
       this.rooms.set(name, room)
-      this.bus.subscribe(name)
+      this.broker.subscribe(name)
     }
     return room
   }
@@ -235,14 +237,14 @@ export class Hub {
     room.catchingUp.delete(member)
     room.joinedInWindow.delete(member)
     this.memberships.get(member)?.delete(room)
-    this.bus.memberLeft(room.name, member)
+    this.presence.memberLeft(room.name, member)
     this.queuePresence(room, member, -1)
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
       this.flushPresence(room)
       clearTimeout(room.presenceTimer)
       this.rooms.delete(room.name)
-      this.bus.unsubscribe(room.name)
+      this.broker.unsubscribe(room.name)
     }
   }
 
@@ -274,7 +276,7 @@ export class Hub {
     room.pending = []
     const shared = netPresence(pending, 0)
     if (shared.joined.length > 0 || shared.left.length > 0) {
-      this.bus.publishPresence(room.name, shared.joined, shared.left)
+      this.presence.publishPresence(room.name, shared.joined, shared.left)
       let sharedFrame: Buffer | undefined
       const suffixFrames = new Map<number, Buffer | null>()
       for (const member of room.live) {

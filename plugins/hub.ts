@@ -12,10 +12,11 @@ declare module 'fastify' {
 }
 
 export default fp(async function hubPlugin (fastify) {
-  const { config, bus } = fastify
+  const { config, broker, presence } = fastify
   const stats = createStats()
   const hub = new Hub({
-    bus,
+    broker,
+    presence,
     stats,
     historyOnJoin: config.historyOnJoin,
     historySize: config.historySize,
@@ -28,4 +29,4 @@ export default fp(async function hubPlugin (fastify) {
   fastify.addHook('onClose', async () => {
     hub.close()
   })
-}, { name: 'hub', dependencies: ['config', 'bus'] })
+}, { name: 'hub', dependencies: ['config', 'broker'] })

@@ -26,7 +26,7 @@ function connectionOptions (name: string): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    // The bus resubscribes itself, so it knows when to repair gaps.
+    // The broker resubscribes itself, so it knows when to repair gaps.
     autoResubscribe: false,
     retryStrategy: (attempt) => Math.min(REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS * 2 ** Math.min(attempt, 10))
   }

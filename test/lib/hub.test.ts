@@ -1,16 +1,17 @@
-// Unit tests of lib/hub.ts on the memory bus with fake members: rooms,
+// Unit tests of lib/hub.ts on the memory broker with fake members: rooms,
 // join replies and resumes, fan-out of one buffer, and presence batching.
 import t, { type Test } from 'tap'
-import type { ReadRequest, ReadResult } from '../../lib/bus.js'
-import { BrokerUnavailableError } from '../../lib/bus.js'
+import type { ReadRequest, ReadResult } from '../../lib/broker.js'
+import { BrokerUnavailableError } from '../../lib/broker.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
-import { MemoryBus } from '../../lib/memory-bus.js'
+import { MemoryBroker } from '../../lib/memory-broker.js'
+import { MemoryPresence } from '../../lib/memory-presence.js'
 import { createStats } from '../../lib/stats.js'
 import { delay, eventually, FakeMember, payloadOf } from '../helpers/fake-member.js'
 
-/** A memory bus whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
-class GatedBus extends MemoryBus {
+/** A memory broker whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
+class GatedBroker extends MemoryBroker {
   private readonly gates: Array<() => void> = []
   early = false
 
@@ -29,7 +30,7 @@ class GatedBus extends MemoryBus {
   }
 }
 
-class FailingBus extends MemoryBus {
+class FailingBroker extends MemoryBroker {
   override read (): Promise<ReadResult> {
     return Promise.reject(new BrokerUnavailableError('redis is away'))
   }
@@ -37,25 +38,26 @@ class FailingBus extends MemoryBus {
 
 interface Setup {
   hub: Hub
-  bus: MemoryBus
+  broker: MemoryBroker
   stats: ReturnType<typeof createStats>
 }
 
 async function setup (t: Test, options: Partial<HubOptions> = {}): Promise<Setup> {
-  const bus = options.bus ?? new MemoryBus({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
+  const broker = options.broker ?? new MemoryBroker({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
   const stats = createStats()
   const hub = new Hub({
-    bus,
+    broker,
     stats,
     historyOnJoin: 50,
     historySize: 1000,
     presenceBatchMs: 0,
     maxRoomsPerConnection: 100,
-    ...options
+    ...options,
+    presence: options.presence ?? new MemoryPresence()
   })
   await hub.start()
   t.teardown(() => hub.close())
-  return { hub, bus: bus as MemoryBus, stats }
+  return { hub, broker: broker as MemoryBroker, stats }
 }
 
 /** Runs queued promise callbacks without letting any timer fire in between. */
@@ -63,7 +65,7 @@ async function microtasks (): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve()
 }
 
-/** Joins and waits for the reply (the memory bus answers within a few microtasks). */
+/** Joins and waits for the reply (the memory broker answers within a few microtasks). */
 async function joinNow (hub: Hub, member: FakeMember, room: string, since?: string): Promise<void> {
   const before = member.writes.length
   t.equal(hub.join(member, room, since), 'joined')
@@ -97,7 +99,7 @@ t.test('rooms exist while they have members', async (t) => {
 })
 
 t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
-  const { hub, bus } = await setup(t)
+  const { hub, broker } = await setup(t)
   for (let i = 0; i < 500; i++) {
     const member = new FakeMember(`m${i}`)
     hub.join(member, `room-${i}`)
@@ -109,7 +111,7 @@ t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
   await microtasks()
   t.equal(hub.roomCount, 0)
   await hub.broadcast('room-7', 'system', 'nobody listens')
-  t.equal(bus.roomLogCount, 500, 'the logs stay in the bus for resumes (within MAX_IDLE_ROOMS)')
+  t.equal(broker.roomLogCount, 500, 'the logs stay in the broker for resumes (within MAX_IDLE_ROOMS)')
 })
 
 t.test('join replies joined, then the recent history oldest first, then live messages', async (t) => {
@@ -172,12 +174,12 @@ t.test('join with an unknown since: recovered false and the recent history', asy
 t.test('messages published while the history is read arrive exactly once, in order', async (t) => {
   for (const early of [false, true]) {
     t.test(early ? 'read state taken at the join' : 'read state taken after the publishes', async (t) => {
-      const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
-      bus.early = early
-      const { hub } = await setup(t, { bus, historyOnJoin: 50 })
+      const broker = new GatedBroker({ historySize: 1000, maxIdleRooms: 100 })
+      broker.early = early
+      const { hub } = await setup(t, { broker, historyOnJoin: 50 })
       const watcher = new FakeMember('w')
       hub.join(watcher, 'r')
-      bus.open()
+      broker.open()
       await microtasks()
       await publishTexts(hub, 'r', range(1, 3))
 
@@ -188,8 +190,8 @@ t.test('messages published while the history is read arrive exactly once, in ord
       hub.join(resumer, 'r')
       await publishTexts(hub, 'r', range(5, 8))
       t.equal(alice.writes.length, 0, 'held while the history is read')
-      t.equal(bus.waiting, 2)
-      bus.open()
+      t.equal(broker.waiting, 2)
+      broker.open()
       await microtasks()
       t.same(alice.texts('r'), range(5, 8), 'since m4: m5..m8, none twice')
       t.same(resumer.texts('r'), range(1, 8), 'plain join: m1..m8, none twice')
@@ -201,21 +203,21 @@ t.test('messages published while the history is read arrive exactly once, in ord
 })
 
 t.test('a member who leaves while its history is read gets nothing', async (t) => {
-  const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
-  const { hub } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 1000, maxIdleRooms: 100 })
+  const { hub } = await setup(t, { broker })
   await publishTexts(hub, 'r', ['old'])
   const alice = new FakeMember('a')
   hub.join(alice, 'r')
   t.ok(hub.isJoined(alice, 'r'), 'joined at once, before the reply')
   hub.leave(alice, 'r')
   t.equal(hub.roomCount, 0)
-  bus.open()
+  broker.open()
   await microtasks()
   t.same(alice.frames, [])
 })
 
 t.test('a failed history read refuses the join with unavailable', async (t) => {
-  const { hub, stats } = await setup(t, { bus: new FailingBus({ historySize: 10, maxIdleRooms: 10 }) })
+  const { hub, stats } = await setup(t, { broker: new FailingBroker({ historySize: 10, maxIdleRooms: 10 }) })
   const alice = new FakeMember('a')
   t.equal(hub.join(alice, 'r', undefined, 'my-ref'), 'joined')
   await microtasks()
@@ -226,13 +228,13 @@ t.test('a failed history read refuses the join with unavailable', async (t) => {
 })
 
 t.test('a member whose catch-up buffer overflows is closed with 1013', async (t) => {
-  const bus = new GatedBus({ historySize: 10, maxIdleRooms: 10 })
-  const { hub } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 10, maxIdleRooms: 10 })
+  const { hub } = await setup(t, { broker })
   const alice = new FakeMember('a')
   hub.join(alice, 'r')
-  for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await bus.publish('r', 'x', 'flood')
+  for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await broker.publish('r', 'x', 'flood')
   t.same(alice.closes, [], 'a full buffer is still fine')
-  await bus.publish('r', 'x', 'one too many')
+  await broker.publish('r', 'x', 'one too many')
   t.match(alice.closes, [{ code: 1013 }])
 })
 
@@ -295,11 +297,11 @@ t.test('leave and disconnect', async (t) => {
 })
 
 t.test('fan-out writes the same Buffer instance to every member', async (t) => {
-  const bus = new GatedBus({ historySize: 100, maxIdleRooms: 100 })
-  const { hub, stats } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 100, maxIdleRooms: 100 })
+  const { hub, stats } = await setup(t, { broker })
   const members = Array.from({ length: 5 }, (_, i) => new FakeMember(`m${i}`))
   for (const member of members) hub.join(member, 'r')
-  bus.open()
+  broker.open()
   await microtasks()
   const late = new FakeMember('late')
   hub.join(late, 'r')
@@ -313,7 +315,7 @@ t.test('fan-out writes the same Buffer instance to every member', async (t) => {
   for (const buffer of firsts) t.ok(buffer === firsts[0], 'identical buffer, serialised once')
   t.same(JSON.parse(payloadOf(firsts[0] as Buffer)), { type: 'message', room: 'r', id: message.id, from: 'system', text: 'hello', ts: message.ts })
 
-  bus.open()
+  broker.open()
   await microtasks()
   const replayed = late.writes.find((buffer) => buffer.toString().includes('"hello"'))
   t.ok(replayed !== undefined && replayed.equals(firsts[0] as Buffer), 'a member catching up gets the same bytes (its frame is built for the replay)')
