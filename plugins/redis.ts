@@ -18,7 +18,8 @@ export function redactUrl (url: string): string {
   }
 }
 
-function connectionOptions (name: string): RedisOptions {
+/** Options of both connections (exported so tests of the Redis code run with the same). */
+export function connectionOptions (name: string): RedisOptions {
   return {
     connectionName: name,
     lazyConnect: true,
