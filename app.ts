@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './lib/config.js'
 import configPlugin from './plugins/config.js'
-import busPlugin from './plugins/bus.js'
+import brokerPlugin from './plugins/broker.js'
 import statsPlugin from './plugins/stats.js'
 import hubPlugin from './plugins/hub.js'
 import websocketPlugin from './plugins/websocket.js'
@@ -17,7 +17,7 @@ import metricsRoutes from './routes/metrics.js'
 
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
-  await fastify.register(busPlugin)
+  await fastify.register(brokerPlugin)
   await fastify.register(statsPlugin)
   await fastify.register(hubPlugin)
   await fastify.register(websocketPlugin)

@@ -1,6 +1,6 @@
 // `npm run bench:hot-path [-- --messages=N --reps=N]`: the JavaScript cost of
 // one message on one node, without sockets or the kernel. A publisher's
-// `send` frame goes through the real Connection, Hub, MemoryBus and write
+// `send` frame goes through the real Connection, Hub, MemoryBroker and write
 // batch to 20 members whose streams only count bytes; the baseline does what
 // bench/baseline-server.ts does per message (JSON.parse, a membership check,
 // JSON.stringify, one frame built by ws's framer, a write per member). Each
@@ -14,7 +14,8 @@ import { loadConfig } from '../lib/config.js'
 import { Connection, type FrameStream, type Socket } from '../lib/connection.js'
 import { createFrameParser } from '../lib/frames.js'
 import { Hub } from '../lib/hub.js'
-import { MemoryBus } from '../lib/memory-bus.js'
+import { MemoryBroker } from '../lib/memory-broker.js'
+import { MemoryPresence } from '../lib/memory-presence.js'
 import { createStats } from '../lib/stats.js'
 import { WriteBatch } from '../lib/write-batch.js'
 import { median } from './lib/stats.js'
@@ -61,8 +62,8 @@ async function drive (count: number, sendOne: (room: number, k: number) => void)
 
 async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: number }> {
   const stats = createStats()
-  const bus = new MemoryBus({ historySize: DEFAULTS.historySize, maxIdleRooms: ROOMS })
-  const hub = new Hub({ bus, stats, historyOnJoin: 0, historySize: DEFAULTS.historySize, presenceBatchMs: DEFAULTS.presenceBatchMs, maxRoomsPerConnection: DEFAULTS.maxRoomsPerConnection })
+  const broker = new MemoryBroker({ historySize: DEFAULTS.historySize, maxIdleRooms: ROOMS })
+  const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 0, historySize: DEFAULTS.historySize, presenceBatchMs: DEFAULTS.presenceBatchMs, maxRoomsPerConnection: DEFAULTS.maxRoomsPerConnection })
   await hub.start()
   const options = {
     hub,

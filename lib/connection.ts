@@ -1,7 +1,7 @@
 // One WebSocket connection: reads client frames, validates them and turns
 // them into hub calls; writes frames and watches its own send backlog.
 import { randomBytes } from 'node:crypto'
-import { BrokerUnavailableError } from './bus.js'
+import { BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {

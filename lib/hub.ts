@@ -1,8 +1,8 @@
 // The hub alone owns rooms and their members, and fans messages out to them.
 // Its methods are synchronous: membership changes happen at once, and only
-// the reply to a join (members and history, which the bus may have to fetch)
+// the reply to a join (members and history, which the broker may have to fetch)
 // completes later. Each room's presence window batches its joins and leaves.
-import { BrokerUnavailableError, type Bus } from './bus.js'
+import { BrokerUnavailableError, type Broker } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeJoined, encodeMessage, encodePresence,
@@ -10,6 +10,7 @@ import {
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import { PresenceWindow } from './presence-window.js'
+import type { Presence } from './presence.js'
 import type { Stats } from './stats.js'
 import type { Timer } from './timer.js'
 import { textFrame } from './ws-frame.js'
@@ -27,7 +28,8 @@ export interface Member {
 }
 
 export interface HubOptions {
-  bus: Bus
+  broker: Broker
+  presence: Presence
   stats: Stats
   historyOnJoin: number
   historySize: number
@@ -46,7 +48,7 @@ interface Room {
   /** Members whose join history is being read; live messages wait in their buffer. */
   readonly catchingUp: Map<Member, StoredMessage[]>
   /** Batches the room's joins and leaves; tells the live members and the other nodes. */
-  readonly presence: PresenceWindow<Member>
+  readonly presenceWindow: PresenceWindow<Member>
 }
 
 export type JoinOutcome = 'joined' | 'too_many_rooms'
@@ -64,21 +66,21 @@ function frameOf (message: StoredMessage): Buffer {
 export class Hub {
   private readonly rooms = new Map<string, Room>()
   private readonly memberships = new Map<Member, Set<Room>>()
-  private readonly bus: Bus
+  private readonly broker: Broker
+  private readonly presence: Presence
   private readonly stats: Stats
   private closed = false
 
   constructor (private readonly options: HubOptions) {
-    this.bus = options.bus
+    this.broker = options.broker
+    this.presence = options.presence
     this.stats = options.stats
   }
 
-  /** Connects the hub to its bus; call once before use. */
+  /** Connects the hub to its broker and presence; call once before use. */
   async start (): Promise<void> {
-    await this.bus.start({
-      message: (message) => this.deliver(message),
-      presence: (room, joined, left) => this.deliverRemotePresence(room, joined, left)
-    })
+    await this.broker.start((message) => this.deliver(message))
+    await this.presence.start((room, joined, left) => this.deliverRemotePresence(room, joined, left))
   }
 
   get roomCount (): number {
@@ -115,13 +117,13 @@ export class Hub {
     rooms.add(target)
     const buffer: StoredMessage[] = []
     target.catchingUp.set(member, buffer)
-    this.bus.memberJoined(room, member)
-    target.presence.joined(member)
+    this.presence.memberJoined(room, member)
+    target.presenceWindow.joined(member)
 
     const read = since === undefined
-      ? this.bus.read(room, { limit: this.options.historyOnJoin })
-      : this.bus.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
-    Promise.all([read, this.bus.remoteMembers(room)]).then(([history, remote]) => {
+      ? this.broker.read(room, { limit: this.options.historyOnJoin })
+      : this.broker.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
+    Promise.all([read, this.presence.remoteMembers(room)]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== buffer) return
       const members = [...this.localNames(target), ...remote]
@@ -141,7 +143,7 @@ export class Hub {
       this.stats.messagesOut += replayed
       target.catchingUp.delete(member)
       target.live.add(member)
-      target.presence.wentLive(member)
+      target.presenceWindow.wentLive(member)
     }, (error: unknown) => {
       const expected = error instanceof BrokerUnavailableError
       if (!expected) this.options.onError?.(error, `reading the history and members of room "${room}" for a join`)
@@ -176,13 +178,13 @@ export class Hub {
    */
   publish (room: string, from: string, text: string): Promise<StoredMessage> {
     this.stats.messagesIn++
-    return this.bus.publish(room, from, text)
+    return this.broker.publish(room, from, text)
   }
 
   /** Stops the presence timers; a window still flushes when its room empties. */
   close (): void {
     this.closed = true
-    for (const room of this.rooms.values()) room.presence.close()
+    for (const room of this.rooms.values()) room.presenceWindow.close()
   }
 
   /** Fan-out: one buffer, written to every live member; joiners get it after their history. */
@@ -215,17 +217,17 @@ export class Hub {
     let room = this.rooms.get(name)
     if (!room) {
       const live = new Set<Member>()
-      const presence = new PresenceWindow<Member>({
+      const presenceWindow = new PresenceWindow<Member>({
         room: name,
         batchMs: this.options.presenceBatchMs,
         audience: live,
-        onChange: (joined, left) => this.bus.publishPresence(name, joined, left),
+        onChange: (joined, left) => this.presence.publishPresence(name, joined, left),
         timer: this.options.timer
       })
-      if (this.closed) presence.close()
-      room = { name, live, catchingUp: new Map(), presence }
+      if (this.closed) presenceWindow.close()
+      room = { name, live, catchingUp: new Map(), presenceWindow }
       this.rooms.set(name, room)
-      this.bus.subscribe(name)
+      this.broker.subscribe(name)
     }
     return room
   }
@@ -234,13 +236,13 @@ export class Hub {
     room.live.delete(member)
     room.catchingUp.delete(member)
     this.memberships.get(member)?.delete(room)
-    this.bus.memberLeft(room.name, member)
-    room.presence.left(member)
+    this.presence.memberLeft(room.name, member)
+    room.presenceWindow.left(member)
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
-      room.presence.flush()
+      room.presenceWindow.flush()
       this.rooms.delete(room.name)
-      this.bus.unsubscribe(room.name)
+      this.broker.unsubscribe(room.name)
     }
   }
 

@@ -3,16 +3,18 @@
 // marker (SET NX); repeats wait for the marker to turn into the result.
 import type { Redis } from 'ioredis'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { BrokerUnavailableError } from './bus.js'
+import { BrokerUnavailableError } from './broker.js'
 import type { IdempotencyStore } from './idempotency.js'
 import { IDEMPOTENCY_PENDING_TTL_MS, IDEMPOTENCY_TTL_MS, IDEMPOTENCY_WAIT_MS } from './limits.js'
+import { type RedisErrorReporter, reportUnlessAway } from './redis-errors.js'
 import { idempotencyKey } from './redis-scripts.js'
 
 const IN_FLIGHT = '\u0000in-flight'
 const POLL_MS = 25
 
 export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
-  constructor (private readonly redis: Redis) {}
+  /** `onError` hears of unexpected failures of the best-effort writes (Redis being away is expected). */
+  constructor (private readonly redis: Redis, private readonly onError: RedisErrorReporter) {}
 
   async run (room: string, key: string, work: () => Promise<T>): Promise<T> {
     const id = idempotencyKey(room, key)
@@ -48,12 +50,14 @@ export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
     try {
       result = await work()
     } catch (error) {
-      await this.redis.del(id).catch(() => {})
+      // Frees the key for a retry; if this fails, the in-flight marker's TTL frees it.
+      await this.redis.del(id).catch(reportUnlessAway(this.onError, 'freeing an Idempotency-Key after a failed call'))
       throw error
     }
     // The message is stored; remembering the answer is best effort (a repeat
     // after a failure here would publish again, which the marker's TTL bounds).
-    await this.redis.set(id, JSON.stringify(result), 'PX', IDEMPOTENCY_TTL_MS).catch(() => {})
+    await this.redis.set(id, JSON.stringify(result), 'PX', IDEMPOTENCY_TTL_MS)
+      .catch(reportUnlessAway(this.onError, 'remembering the result of an Idempotency-Key'))
     return result
   }
 }

@@ -1,5 +1,38 @@
-// Lua scripts run atomically inside Redis. Every key of a room carries the
-// room as a hash tag (`chat:{room}:…`), so a room lives in one slot.
+// Redis keys, channels and the Lua scripts that run atomically inside Redis.
+// Every key of a room carries the room as a hash tag (`chat:{room}:…`), so a
+// room lives in one slot. The scripts become typed commands of the client
+// (ioredis `defineCommand`, declared below by merging into RedisCommander).
+import type { ClientContext, Redis, Result } from 'ioredis'
+
+/** A stream entry as Redis returns it: [id, [field, value, …]]. */
+export type StreamEntry = [id: string, fields: string[]]
+
+/** Reply of `chatRead`: the log's epoch (null: no log), 1 if `since` was found, entries oldest first. */
+export type ReadReply = [epoch: string | null, recovered: 0 | 1, entries: StreamEntry[]]
+
+/** Reply of `chatAfter`: the log's epoch (null: no log), its last sequence, entries oldest first. */
+export type AfterReply = [epoch: string | null, last: number, entries: StreamEntry[]]
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    /** PUBLISH_SCRIPT: stores and publishes a message; returns its epoch and sequence. */
+    chatPublish (
+      meta: string, log: string, channel: string, epochCandidate: string, maxLength: number,
+      from: string, text: string, ts: number, room: string, retentionMs: number
+    ): Result<[epoch: string, seq: number], Context>
+    /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
+    chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
+    /** AFTER_SCRIPT: a node's gap repair, entries after `seq`. */
+    chatAfter (meta: string, log: string, seq: number, limit: number): Result<AfterReply, Context>
+  }
+}
+
+/** Makes the scripts commands of `redis` (sent as EVALSHA, loaded on first use). */
+export function defineScripts (redis: Redis): void {
+  redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT })
+  redis.defineCommand('chatRead', { numberOfKeys: 2, lua: READ_SCRIPT })
+  redis.defineCommand('chatAfter', { numberOfKeys: 2, lua: AFTER_SCRIPT })
+}
 
 /** Redis keys and channel of one room. */
 export function roomKeys (room: string) {
@@ -10,15 +43,17 @@ export function roomKeys (room: string) {
     log: `chat:{${room}}:log`,
     /** Hash: `<node>/<connection>` → display name of every member on every node. */
     members: `chat:{${room}}:members`,
-    /** Pub/sub channel: stored messages and presence changes. */
+    /** Pub/sub channel: stored messages and unsequenced ephemeral payloads (presence changes). */
     channel: `chat:{${room}}:ch`
   }
 }
 
+/** A node's heartbeat key (redis-presence.ts): its members count only while it exists. */
 export function nodeKey (nodeId: string): string {
   return `chat:node:${nodeId}`
 }
 
+/** Where a node's readiness probe travels (redis-probe.ts). */
 export function probeChannel (nodeId: string): string {
   return `chat:probe:${nodeId}`
 }

@@ -9,9 +9,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function hubPlugin (fastify) {
-  const { config, bus, stats } = fastify
+  const { config, broker, presence, stats } = fastify
   const hub = new Hub({
-    bus,
+    broker,
+    presence,
     stats,
     historyOnJoin: config.historyOnJoin,
     historySize: config.historySize,
@@ -24,4 +25,4 @@ export default fp(async function hubPlugin (fastify) {
   fastify.addHook('onClose', async () => {
     hub.close()
   })
-}, { name: 'hub', dependencies: ['config', 'bus', 'stats'] })
+}, { name: 'hub', dependencies: ['config', 'broker', 'stats'] })

@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function metricsPlugin (fastify) {
-  const { stats, hub, connections, config, bus } = fastify
+  const { stats, hub, connections, config, broker } = fastify
   const registry = new Registry()
   registry.setDefaultLabels({ node: config.nodeId })
   collectDefaultMetrics({ register: registry })
@@ -43,7 +43,7 @@ export default fp(async function metricsPlugin (fastify) {
   mirror('chat_rate_limited_frames_total', 'send frames refused by the rate limiter', () => stats.rateLimitedFrames)
   mirror('chat_heartbeat_terminations_total', 'Connections terminated for not answering a ping', () => stats.heartbeatTerminations)
 
-  const cluster = bus.clusterStats
+  const cluster = broker.clusterStats
   if (cluster) {
     mirror('chat_redis_reconnects_total', 'Times the Redis subscriber connection came back and resubscribed', () => cluster.redisReconnects)
     mirror('chat_gaps_detected_total', 'Sequence gaps noticed on room channels (each triggers a repair from the log)', () => cluster.gapsDetected)
@@ -66,4 +66,4 @@ export default fp(async function metricsPlugin (fastify) {
   })
 
   fastify.decorate('metrics', registry)
-}, { name: 'metrics', dependencies: ['config', 'bus', 'stats', 'hub', 'websocket'] })
+}, { name: 'metrics', dependencies: ['config', 'broker', 'stats', 'hub', 'websocket'] })

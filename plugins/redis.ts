@@ -18,7 +18,8 @@ export function redactUrl (url: string): string {
   }
 }
 
-function connectionOptions (name: string): RedisOptions {
+/** Options of both connections (exported so tests of the Redis code run with the same). */
+export function connectionOptions (name: string): RedisOptions {
   return {
     connectionName: name,
     lazyConnect: true,
@@ -26,7 +27,7 @@ function connectionOptions (name: string): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    // The bus resubscribes itself, so it knows when to repair gaps.
+    // The broker resubscribes itself, so it knows when to repair gaps.
     autoResubscribe: false,
     retryStrategy: (attempt) => Math.min(REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS * 2 ** Math.min(attempt, 10))
   }

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 
 export default async function healthRoutes (fastify: FastifyInstance) {
-  const { connections, bus } = fastify
+  const { connections, broker } = fastify
 
   fastify.get('/health/live', async () => ({ status: 'ok' }))
 
@@ -11,7 +11,7 @@ export default async function healthRoutes (fastify: FastifyInstance) {
     if (connections.draining) {
       return reply.code(503).send({ status: 'unavailable', check: 'shutdown', reason: 'the server is shutting down' })
     }
-    const health = bus.health()
+    const health = broker.health()
     if (!health.ok) return reply.code(503).send({ status: 'unavailable', check: health.check, reason: health.reason })
     return { status: 'ok' }
   })

@@ -3,10 +3,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { BrokerUnavailableError } from '../lib/bus.js'
+import { BrokerUnavailableError } from '../lib/broker.js'
 import { codePointLength, ROOM_PATTERN, type StoredMessage } from '../lib/frames.js'
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from '../lib/limits.js'
-import type { BroadcastResult } from '../plugins/bus.js'
+import type { BroadcastResult } from '../plugins/broker.js'
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/
 
@@ -27,7 +27,7 @@ function publicMessage ({ room, id, from, text, ts }: StoredMessage) {
 }
 
 export default async function roomRoutes (fastify: FastifyInstance) {
-  const { config, hub, bus, idempotency } = fastify
+  const { config, hub, broker, idempotency } = fastify
   const token = config.broadcastToken
   const expectedDigest = token === undefined ? undefined : digest(token)
 
@@ -119,7 +119,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     const room = roomParam(request)
     const query = HistoryQuery.safeParse(request.query)
     if (!query.success) throw fieldOf(query.error, 'query')
-    const result = await bus.read(room, { since: query.data.since, limit: query.data.limit ?? HISTORY_API_DEFAULT_LIMIT })
+    const result = await broker.read(room, { since: query.data.since, limit: query.data.limit ?? HISTORY_API_DEFAULT_LIMIT })
     return { messages: result.messages.map(publicMessage), recovered: result.recovered }
   })
 }

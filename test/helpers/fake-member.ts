@@ -49,7 +49,7 @@ export class FakeMember implements Member {
   }
 }
 
-/** Lets every promise callback already queued run (the memory bus answers at once). */
+/** Lets every promise callback already queued run (the memory broker answers at once). */
 export function settle (): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }

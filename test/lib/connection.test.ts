@@ -1,14 +1,15 @@
 // Unit tests of lib/connection.ts with a fake socket and a real hub on the
-// memory bus: frame handling, errors that keep the connection open, rate
+// memory broker: frame handling, errors that keep the connection open, rate
 // limiting, and the slow-consumer close.
 import t, { type Test } from 'tap'
-import { BrokerUnavailableError } from '../../lib/bus.js'
+import { BrokerUnavailableError } from '../../lib/broker.js'
 import { EventEmitter } from 'node:events'
 import { Connection, type ConnectionOptions, type FrameStream, type Socket } from '../../lib/connection.js'
 import { createFrameParser } from '../../lib/frames.js'
 import { Hub } from '../../lib/hub.js'
 import { RATE_LIMIT_STRIKES_BEFORE_CLOSE } from '../../lib/limits.js'
-import { MemoryBus } from '../../lib/memory-bus.js'
+import { MemoryBroker } from '../../lib/memory-broker.js'
+import { MemoryPresence } from '../../lib/memory-presence.js'
 import { createStats } from '../../lib/stats.js'
 import { WriteBatch } from '../../lib/write-batch.js'
 import type { Frame } from '../helpers/ws-client.js'
@@ -57,10 +58,10 @@ class FakeSocket implements Socket, FrameStream {
   }
 }
 
-async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, sendQueueMaxBytes?: number, bus?: MemoryBus, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
-  const bus = options.bus ?? new MemoryBus({ historySize: 100, maxIdleRooms: 100 })
+async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, sendQueueMaxBytes?: number, broker?: MemoryBroker, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
+  const broker = options.broker ?? new MemoryBroker({ historySize: 100, maxIdleRooms: 100 })
   const stats = createStats()
-  const hub = new Hub({ bus, stats, historyOnJoin: 10, historySize: 100, presenceBatchMs: 0, maxRoomsPerConnection: options.maxRooms ?? 5 })
+  const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 10, historySize: 100, presenceBatchMs: 0, maxRoomsPerConnection: options.maxRooms ?? 5 })
   await hub.start()
   t.teardown(() => hub.close())
   const connect = (name: string) => {
@@ -203,25 +204,25 @@ t.test('closed() leaves every room; ping and terminate reach the socket', async 
 })
 
 t.test('a send the broker refuses gets unavailable and the connection stays open', async (t) => {
-  const bus = new MemoryBus({ historySize: 10, maxIdleRooms: 10 })
-  const { connect, stats } = await setup(t, { bus })
+  const broker = new MemoryBroker({ historySize: 10, maxIdleRooms: 10 })
+  const { connect, stats } = await setup(t, { broker })
   const { socket, receive } = connect('alice')
   await receive({ type: 'join', room: 'r' })
-  const publish = bus.publish.bind(bus)
-  bus.publish = () => Promise.reject(new BrokerUnavailableError())
+  const publish = broker.publish.bind(broker)
+  broker.publish = () => Promise.reject(new BrokerUnavailableError())
   await receive({ type: 'send', room: 'r', text: 'hi', ref: 'u' })
   t.match(socket.last(), { type: 'error', code: 'unavailable', ref: 'u', message: /nothing was published/ })
   t.equal(stats.errors.unavailable, 1)
   t.same(socket.closes, [])
-  bus.publish = publish
+  broker.publish = publish
   await receive({ type: 'send', room: 'r', text: 'retry', ref: 'v' })
   t.match(socket.last(), { type: 'ack', ref: 'v' })
 })
 
 t.test('an unexpected error while handling a frame closes that connection with 1011, not the process', async (t) => {
-  const bus = new MemoryBus({ historySize: 10, maxIdleRooms: 10 })
+  const broker = new MemoryBroker({ historySize: 10, maxIdleRooms: 10 })
   const stats = createStats()
-  const hub = new Hub({ bus, stats, historyOnJoin: 10, historySize: 10, presenceBatchMs: 0, maxRoomsPerConnection: 5 })
+  const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 10, historySize: 10, presenceBatchMs: 0, maxRoomsPerConnection: 5 })
   await hub.start()
   t.teardown(() => hub.close())
   const socket = new FakeSocket()
@@ -244,19 +245,19 @@ t.test('an unexpected error while handling a frame closes that connection with 1
 })
 
 t.test('a send that fails with anything but BrokerUnavailableError is reported, and the client still gets unavailable', async (t) => {
-  const bus = new MemoryBus({ historySize: 10, maxIdleRooms: 10 })
+  const broker = new MemoryBroker({ historySize: 10, maxIdleRooms: 10 })
   const reported: Array<{ error: unknown, consequence: string }> = []
-  const { connect, stats } = await setup(t, { bus, extra: { onInternalError: (error, consequence) => reported.push({ error, consequence }) } })
+  const { connect, stats } = await setup(t, { broker, extra: { onInternalError: (error, consequence) => reported.push({ error, consequence }) } })
   const { socket, receive } = connect('alice')
   await receive({ type: 'join', room: 'r' })
-  bus.publish = () => Promise.reject(new TypeError('a bug in the broker'))
+  broker.publish = () => Promise.reject(new TypeError('a bug in the broker'))
   await receive({ type: 'send', room: 'r', text: 'hi', ref: 'u' })
   t.match(socket.last(), { type: 'error', code: 'unavailable', ref: 'u', message: 'the message could not be stored; nothing was published' })
   t.equal(stats.errors.unavailable, 1)
   t.equal(reported.length, 1, 'reported once')
   t.match(reported[0], { error: { message: 'a bug in the broker' }, consequence: /unavailable/ })
   t.same(socket.closes, [], 'the connection stays open')
-  bus.publish = () => Promise.reject(new BrokerUnavailableError())
+  broker.publish = () => Promise.reject(new BrokerUnavailableError())
   await receive({ type: 'send', room: 'r', text: 'hi', ref: 'v' })
   t.match(socket.last(), { type: 'error', code: 'unavailable', ref: 'v' })
   t.equal(reported.length, 1, 'the broker being away is expected: not reported')

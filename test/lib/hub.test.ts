@@ -1,19 +1,20 @@
-// Unit tests of lib/hub.ts on the memory bus with fake members: rooms,
+// Unit tests of lib/hub.ts on the memory broker with fake members: rooms,
 // join replies and resumes, fan-out of one buffer, and the hub's use of its
 // presence windows (driven by a manual timer; lib/presence-window.ts has its own tests).
 import t, { type Test } from 'tap'
-import type { ReadRequest, ReadResult } from '../../lib/bus.js'
-import { BrokerUnavailableError } from '../../lib/bus.js'
+import type { ReadRequest, ReadResult } from '../../lib/broker.js'
+import { BrokerUnavailableError } from '../../lib/broker.js'
 import { CloseCode } from '../../lib/close-codes.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
-import { MemoryBus } from '../../lib/memory-bus.js'
+import { MemoryBroker } from '../../lib/memory-broker.js'
+import { MemoryPresence } from '../../lib/memory-presence.js'
 import { createStats } from '../../lib/stats.js'
 import { FakeMember, payloadOf } from '../helpers/fake-member.js'
 import { ManualTimer } from '../helpers/manual-timer.js'
 
-/** A memory bus whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
-class GatedBus extends MemoryBus {
+/** A memory broker whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
+class GatedBroker extends MemoryBroker {
   private readonly gates: Array<() => void> = []
   early = false
 
@@ -32,8 +33,8 @@ class GatedBus extends MemoryBus {
   }
 }
 
-/** A memory bus whose reads fail with `error`. */
-class FailingBus extends MemoryBus {
+/** A memory broker whose reads fail with `error`. */
+class FailingBroker extends MemoryBroker {
   constructor (private readonly failure: Error) {
     super({ historySize: 10, maxIdleRooms: 10 })
   }
@@ -43,11 +44,11 @@ class FailingBus extends MemoryBus {
   }
 }
 
-/** A memory bus that records what this node tells the other nodes of its presence changes. */
-class PresenceRecordingBus extends MemoryBus {
+/** Presence that records what this node tells the other nodes of its changes. */
+class RecordingPresence extends MemoryPresence {
   readonly published: Array<{ room: string, joined: string[], left: string[] }> = []
 
-  // Defaults only because MemoryBus declares its no-op without parameters; the hub passes all three.
+  // Defaults only because MemoryPresence declares its no-op without parameters; the hub passes all three.
   override publishPresence (room = '', joined: string[] = [], left: string[] = []): void {
     this.published.push({ room, joined, left })
   }
@@ -55,28 +56,29 @@ class PresenceRecordingBus extends MemoryBus {
 
 interface Setup {
   hub: Hub
-  bus: MemoryBus
+  broker: MemoryBroker
   stats: ReturnType<typeof createStats>
   timer: ManualTimer
 }
 
 async function setup (t: Test, options: Partial<HubOptions> = {}): Promise<Setup> {
-  const bus = options.bus ?? new MemoryBus({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
+  const broker = options.broker ?? new MemoryBroker({ historySize: options.historySize ?? 1000, maxIdleRooms: 10_000 })
   const stats = createStats()
   const timer = new ManualTimer()
   const hub = new Hub({
-    bus,
+    broker,
     stats,
     historyOnJoin: 50,
     historySize: 1000,
     presenceBatchMs: 0,
     maxRoomsPerConnection: 100,
     timer,
-    ...options
+    ...options,
+    presence: options.presence ?? new MemoryPresence()
   })
   await hub.start()
   t.teardown(() => hub.close())
-  return { hub, bus: bus as MemoryBus, stats, timer }
+  return { hub, broker: broker as MemoryBroker, stats, timer }
 }
 
 /** Runs queued promise callbacks without letting any timer fire in between. */
@@ -84,7 +86,7 @@ async function microtasks (): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve()
 }
 
-/** Joins and waits for the reply (the memory bus answers within a few microtasks). */
+/** Joins and waits for the reply (the memory broker answers within a few microtasks). */
 async function joinNow (hub: Hub, member: FakeMember, room: string, since?: string): Promise<void> {
   const before = member.writes.length
   t.equal(hub.join(member, room, since), 'joined')
@@ -118,7 +120,7 @@ t.test('rooms exist while they have members', async (t) => {
 })
 
 t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
-  const { hub, bus } = await setup(t)
+  const { hub, broker } = await setup(t)
   for (let i = 0; i < 500; i++) {
     const member = new FakeMember(`m${i}`)
     hub.join(member, `room-${i}`)
@@ -130,7 +132,7 @@ t.test('roomCount is back to 0 after many one-off rooms', async (t) => {
   await microtasks()
   t.equal(hub.roomCount, 0)
   await hub.publish('room-7', 'system', 'nobody listens')
-  t.equal(bus.roomLogCount, 500, 'the logs stay in the bus for resumes (within MAX_IDLE_ROOMS)')
+  t.equal(broker.roomLogCount, 500, 'the logs stay in the broker for resumes (within MAX_IDLE_ROOMS)')
 })
 
 t.test('join replies joined, then the recent history oldest first, then live messages', async (t) => {
@@ -193,12 +195,12 @@ t.test('join with an unknown since: recovered false and the recent history', asy
 t.test('messages published while the history is read arrive exactly once, in order', async (t) => {
   for (const early of [false, true]) {
     t.test(early ? 'read state taken at the join' : 'read state taken after the publishes', async (t) => {
-      const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
-      bus.early = early
-      const { hub } = await setup(t, { bus, historyOnJoin: 50 })
+      const broker = new GatedBroker({ historySize: 1000, maxIdleRooms: 100 })
+      broker.early = early
+      const { hub } = await setup(t, { broker, historyOnJoin: 50 })
       const watcher = new FakeMember('w')
       hub.join(watcher, 'r')
-      bus.open()
+      broker.open()
       await microtasks()
       await publishTexts(hub, 'r', range(1, 3))
 
@@ -209,8 +211,8 @@ t.test('messages published while the history is read arrive exactly once, in ord
       hub.join(resumer, 'r')
       await publishTexts(hub, 'r', range(5, 8))
       t.equal(alice.writes.length, 0, 'held while the history is read')
-      t.equal(bus.waiting, 2)
-      bus.open()
+      t.equal(broker.waiting, 2)
+      broker.open()
       await microtasks()
       t.same(alice.texts('r'), range(5, 8), 'since m4: m5..m8, none twice')
       t.same(resumer.texts('r'), range(1, 8), 'plain join: m1..m8, none twice')
@@ -222,15 +224,15 @@ t.test('messages published while the history is read arrive exactly once, in ord
 })
 
 t.test('a member who leaves while its history is read gets nothing', async (t) => {
-  const bus = new GatedBus({ historySize: 1000, maxIdleRooms: 100 })
-  const { hub } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 1000, maxIdleRooms: 100 })
+  const { hub } = await setup(t, { broker })
   await publishTexts(hub, 'r', ['old'])
   const alice = new FakeMember('a')
   hub.join(alice, 'r')
   t.ok(hub.isJoined(alice, 'r'), 'joined at once, before the reply')
   hub.leave(alice, 'r')
   t.equal(hub.roomCount, 0)
-  bus.open()
+  broker.open()
   await microtasks()
   t.same(alice.frames, [])
 })
@@ -238,7 +240,7 @@ t.test('a member who leaves while its history is read gets nothing', async (t) =
 t.test('a failed history read refuses the join with unavailable', async (t) => {
   const reported: unknown[] = []
   const { hub, stats } = await setup(t, {
-    bus: new FailingBus(new BrokerUnavailableError('redis is away')),
+    broker: new FailingBroker(new BrokerUnavailableError('redis is away')),
     onError: (error) => reported.push(error)
   })
   const alice = new FakeMember('a')
@@ -256,7 +258,7 @@ t.test('an unexpected error of the join read is reported, and the member gets un
   const bug = new TypeError('cannot read properties of undefined')
   const reported: Array<{ error: unknown, context: string }> = []
   const { hub } = await setup(t, {
-    bus: new FailingBus(bug),
+    broker: new FailingBroker(bug),
     onError: (error, context) => reported.push({ error, context })
   })
   const alice = new FakeMember('a')
@@ -277,13 +279,13 @@ t.test('an unexpected error of the join read is reported, and the member gets un
 })
 
 t.test('a member whose catch-up buffer overflows is closed with 1013', async (t) => {
-  const bus = new GatedBus({ historySize: 10, maxIdleRooms: 10 })
-  const { hub } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 10, maxIdleRooms: 10 })
+  const { hub } = await setup(t, { broker })
   const alice = new FakeMember('a')
   hub.join(alice, 'r')
-  for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await bus.publish('r', 'x', 'flood')
+  for (let i = 0; i < CATCH_UP_BUFFER_MAX; i++) await broker.publish('r', 'x', 'flood')
   t.same(alice.closes, [], 'a full buffer is still fine')
-  await bus.publish('r', 'x', 'one too many')
+  await broker.publish('r', 'x', 'one too many')
   t.match(alice.closes, [{ code: CloseCode.TRY_AGAIN_LATER }])
 })
 
@@ -346,11 +348,11 @@ t.test('leave and disconnect', async (t) => {
 })
 
 t.test('fan-out writes the same Buffer instance to every member', async (t) => {
-  const bus = new GatedBus({ historySize: 100, maxIdleRooms: 100 })
-  const { hub, stats } = await setup(t, { bus })
+  const broker = new GatedBroker({ historySize: 100, maxIdleRooms: 100 })
+  const { hub, stats } = await setup(t, { broker })
   const members = Array.from({ length: 5 }, (_, i) => new FakeMember(`m${i}`))
   for (const member of members) hub.join(member, 'r')
-  bus.open()
+  broker.open()
   await microtasks()
   const late = new FakeMember('late')
   hub.join(late, 'r')
@@ -364,7 +366,7 @@ t.test('fan-out writes the same Buffer instance to every member', async (t) => {
   for (const buffer of firsts) t.ok(buffer === firsts[0], 'identical buffer, serialised once')
   t.same(JSON.parse(payloadOf(firsts[0] as Buffer)), { type: 'message', room: 'r', id: message.id, from: 'system', text: 'hello', ts: message.ts })
 
-  bus.open()
+  broker.open()
   await microtasks()
   const replayed = late.writes.find((buffer) => buffer.toString().includes('"hello"'))
   t.ok(replayed !== undefined && replayed.equals(firsts[0] as Buffer), 'a member catching up gets the same bytes (its frame is built for the replay)')
@@ -517,25 +519,25 @@ t.test('a client is never told of its own join, with or without batching', async
 })
 
 t.test('presence changes go to the other nodes once per window', async (t) => {
-  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
-  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const presence = new RecordingPresence()
+  const { hub, timer } = await setup(t, { presence, presenceBatchMs: WINDOW_MS })
   const alice = new FakeMember('alice')
   const bob = new FakeMember('bob')
   hub.join(alice, 'r')
   hub.join(bob, 'r')
   hub.join(alice, 'elsewhere')
   await microtasks()
-  t.same(bus.published, [], 'not before the window ends')
+  t.same(presence.published, [], 'not before the window ends')
   timer.advance(WINDOW_MS)
-  t.same(bus.published, [
+  t.same(presence.published, [
     { room: 'r', joined: ['alice', 'bob'], left: [] },
     { room: 'elsewhere', joined: ['alice'], left: [] }
   ], 'one window per room')
 })
 
 t.test('the last member leaving sends the room\'s window to the other nodes at once', async (t) => {
-  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
-  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const presence = new RecordingPresence()
+  const { hub, timer } = await setup(t, { presence, presenceBatchMs: WINDOW_MS })
   const alice = new FakeMember('alice')
   hub.join(alice, 'r')
   await microtasks()
@@ -544,16 +546,16 @@ t.test('the last member leaving sends the room\'s window to the other nodes at o
   hub.join(bob, 'r')
   await microtasks()
   hub.leave(alice, 'r')
-  t.equal(bus.published.length, 1, 'bob is still there: the window runs on')
+  t.equal(presence.published.length, 1, 'bob is still there: the window runs on')
   hub.disconnect(bob)
   t.equal(hub.roomCount, 0)
-  t.same(bus.published.at(-1), { room: 'r', joined: [], left: ['alice'] }, 'no waiting for a timer (bob came and went inside the window)')
+  t.same(presence.published.at(-1), { room: 'r', joined: [], left: ['alice'] }, 'no waiting for a timer (bob came and went inside the window)')
   t.equal(timer.pending, 0, 'the room\'s timer is cancelled with it')
 })
 
 t.test('close stops the presence timers, of rooms made after it too', async (t) => {
-  const bus = new PresenceRecordingBus({ historySize: 10, maxIdleRooms: 10 })
-  const { hub, timer } = await setup(t, { bus, presenceBatchMs: WINDOW_MS })
+  const presence = new RecordingPresence()
+  const { hub, timer } = await setup(t, { presence, presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   hub.join(watcher, 'r')
   await microtasks()
@@ -572,5 +574,5 @@ t.test('close stops the presence timers, of rooms made after it too', async (t) 
   hub.disconnect(late)
   hub.disconnect(watcher)
   hub.disconnect(alice)
-  t.same(bus.published.slice(1), [{ room: 'r', joined: [], left: ['w'] }], 'a room that empties still tells the other nodes; late came and went')
+  t.same(presence.published.slice(1), [{ room: 'r', joined: [], left: ['w'] }], 'a room that empties still tells the other nodes; late came and went')
 })

@@ -14,7 +14,7 @@ t.test('live and ready while serving', async (t) => {
 
 t.test('ready is 503 naming the failing check when the broker is unhealthy', async (t) => {
   const app = await buildTestApp(t)
-  app.bus.health = () => ({ ok: false, check: 'redis', reason: 'probe stale' })
+  app.broker.health = () => ({ ok: false, check: 'redis', reason: 'probe stale' })
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'unavailable', check: 'redis', reason: 'probe stale' })

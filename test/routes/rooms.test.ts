@@ -2,7 +2,7 @@
 // Idempotency-Key) and the history API.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { BrokerUnavailableError } from '../../lib/bus.js'
+import { BrokerUnavailableError } from '../../lib/broker.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from '../../lib/limits.js'
 import { AUTH, buildTestApp, injectClient } from '../helpers/inject.js'
 import { TEST_TOKEN } from '../helpers/server.js'
@@ -20,11 +20,11 @@ function history (app: FastifyInstance, room: string, query = '', headers: Recor
   return app.inject({ method: 'GET', url: `/rooms/${room}/messages${query}`, headers })
 }
 
-/** Counts what the bus publishes, to tell "answered" from "published". */
+/** Counts what the broker publishes, to tell "answered" from "published". */
 function countPublishes (app: FastifyInstance): { count: number } {
   const counter = { count: 0 }
-  const publish = app.bus.publish.bind(app.bus)
-  app.bus.publish = (room, from, text) => {
+  const publish = app.broker.publish.bind(app.broker)
+  app.broker.publish = (room, from, text) => {
     counter.count++
     return publish(room, from, text)
   }
@@ -137,12 +137,12 @@ t.test('a body over the limit is 413', async (t) => {
 
 t.test('broker unavailable: 503, nothing published, the key is not used up', async (t) => {
   const app = await buildTestApp(t)
-  const publish = app.bus.publish.bind(app.bus)
-  app.bus.publish = () => Promise.reject(new BrokerUnavailableError())
+  const publish = app.broker.publish.bind(app.broker)
+  app.broker.publish = () => Promise.reject(new BrokerUnavailableError())
   const failed = await broadcast(app, 'lobby', { text: 'hi' }, { 'idempotency-key': 'retry-me' })
   t.equal(failed.statusCode, 503)
   t.match(failed.json(), { error: 'Service Unavailable', message: /nothing was published/ })
-  app.bus.publish = publish
+  app.broker.publish = publish
   const retried = await broadcast(app, 'lobby', { text: 'hi' }, { 'idempotency-key': 'retry-me' })
   t.equal(retried.statusCode, 202)
   t.equal((await history(app, 'lobby')).json().messages.length, 1)

@@ -1,7 +1,7 @@
-// Single-node bus: each room's log is an in-memory ring, fan-out is a call.
+// Single-node broker: each room's log is an in-memory ring, fan-out is a call.
 // Logs of rooms nobody here is in are kept for resumes and the history API,
 // up to `maxIdleRooms`, the least recently used forgotten first.
-import type { Bus, BusHandlers, BusHealth, ReadRequest, ReadResult } from './bus.js'
+import type { Broker, BrokerHealth, MessageHandler, ReadRequest, ReadResult } from './broker.js'
 import type { StoredMessage } from './frames.js'
 import { HistoryRing } from './history.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
@@ -12,26 +12,26 @@ interface RoomLog {
   ring: HistoryRing
 }
 
-export interface MemoryBusOptions {
+export interface MemoryBrokerOptions {
   historySize: number
   maxIdleRooms: number
   now?: () => number
 }
 
-export class MemoryBus implements Bus {
+export class MemoryBroker implements Broker {
   private readonly logs = new Map<string, RoomLog>()
   private readonly subscribed = new Set<string>()
   /** Rooms with a log but no local subscriber, least recently used first. */
   private readonly idle = new Set<string>()
-  private handlers: BusHandlers | undefined
+  private onMessage: MessageHandler | undefined
   private readonly now: () => number
 
-  constructor (private readonly options: MemoryBusOptions) {
+  constructor (private readonly options: MemoryBrokerOptions) {
     this.now = options.now ?? Date.now
   }
 
-  async start (handlers: BusHandlers): Promise<void> {
-    this.handlers = handlers
+  async start (onMessage: MessageHandler): Promise<void> {
+    this.onMessage = onMessage
   }
 
   publish (room: string, from: string, text: string): Promise<StoredMessage> {
@@ -39,7 +39,7 @@ export class MemoryBus implements Bus {
     log.seq++
     const message: StoredMessage = { room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
     log.ring.push(message)
-    if (this.subscribed.has(room)) this.handlers?.message(message)
+    if (this.subscribed.has(room)) this.onMessage?.(message)
     else this.touchIdle(room)
     return Promise.resolve(message)
   }
@@ -69,20 +69,12 @@ export class MemoryBus implements Bus {
     if (this.logs.has(room)) this.touchIdle(room)
   }
 
-  memberJoined (): void {}
-  memberLeft (): void {}
-  publishPresence (): void {}
-
-  async remoteMembers (): Promise<string[]> {
-    return []
-  }
-
-  health (): BusHealth {
+  health (): BrokerHealth {
     return { ok: true }
   }
 
   async close (): Promise<void> {
-    this.handlers = undefined
+    this.onMessage = undefined
   }
 
   /** Number of room logs held (for tests and metrics). */

@@ -1,6 +1,7 @@
-// The broker behind the hub: stores each message in its room's log, then fans
-// it out to every node serving the room. The in-memory bus serves one node;
-// the Redis bus a cluster. The hub is written against this interface only.
+// The message broker behind the hub: stores each message in its room's log,
+// then fans it out to every node serving the room, in room order. The memory
+// broker serves one node; the Redis broker a cluster. Who is in a room is
+// another concern (presence.ts).
 import type { StoredMessage } from './frames.js'
 
 export interface ReadRequest {
@@ -18,19 +19,10 @@ export interface ReadResult {
   recovered: boolean
 }
 
-export interface BusMember {
-  id: string
-  name: string
-}
+/** Receives the stored messages of subscribed rooms: in room order, once per message. */
+export type MessageHandler = (message: StoredMessage) => void
 
-export interface BusHandlers {
-  /** A stored message of a subscribed room; called in room order, once per message. */
-  message (message: StoredMessage): void
-  /** Presence changes made on other nodes. */
-  presence (room: string, joined: string[], left: string[]): void
-}
-
-/** Counters of a cluster bus, for the metrics plugin. */
+/** Counters of a cluster broker, for the metrics plugin. */
 export interface ClusterStats {
   redisReconnects: number
   gapsDetected: number
@@ -39,28 +31,37 @@ export interface ClusterStats {
   probeRoundTripMs: number
 }
 
-export type BusHealth = { ok: true } | { ok: false, check: string, reason: string }
+export type BrokerHealth = { ok: true } | { ok: false, check: string, reason: string }
 
-export interface Bus {
-  start (handlers: BusHandlers): Promise<void>
+export interface Broker {
+  /** Call once before use; `onMessage` receives every message of the rooms subscribed to. */
+  start (onMessage: MessageHandler): Promise<void>
   /** Stores the message, then publishes it. Rejects with BrokerUnavailableError if it could not be stored. */
   publish (room: string, from: string, text: string): Promise<StoredMessage>
   read (room: string, request: ReadRequest): Promise<ReadResult>
   /** This node has local members in `room` and wants its messages. */
   subscribe (room: string): void
   unsubscribe (room: string): void
-  /** Cluster-wide membership bookkeeping. */
-  memberJoined (room: string, member: BusMember): void
-  memberLeft (room: string, member: BusMember): void
-  /** Names of the room's members on other nodes. */
-  remoteMembers (room: string): Promise<string[]>
-  /** Tells other nodes of this node's presence changes. */
-  publishPresence (room: string, joined: string[], left: string[]): void
-  health (): BusHealth
+  health (): BrokerHealth
   close (): Promise<void>
-  /** Present on a cluster bus. */
+  /** Present on a cluster broker. */
   readonly clusterStats?: ClusterStats
 }
+
+/**
+ * Unsequenced payloads for the other nodes serving a room (presence changes,
+ * later typing signals): they travel on the room's channel but never take a
+ * sequence, are never stored, and never wait for or start a gap repair. A
+ * node does not receive its own. Only a cluster broker has one.
+ */
+export interface EphemeralChannel {
+  publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void
+  /** `handler` receives other nodes' payloads of `topic` in the rooms this node subscribes to; unvalidated. */
+  onEphemeral (topic: string, handler: (room: string, payload: unknown) => void): void
+}
+
+/** Anything JSON can carry. */
+export type EphemeralPayload = string | number | boolean | null | EphemeralPayload[] | { [key: string]: EphemeralPayload }
 
 /** The broker cannot take the message now; nothing was published. */
 export class BrokerUnavailableError extends Error {

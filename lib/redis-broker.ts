@@ -1,0 +1,239 @@
+// Cluster broker over Redis: each message is stored in its room's stream and
+// published in one script; every node subscribed to the room receives it, and
+// a RoomSequencer per room turns that channel into every message once and in
+// order (repairing gaps from the log). The room channel also carries
+// unsequenced ephemeral payloads (presence changes) past the sequencers.
+import type { Redis } from 'ioredis'
+import {
+  BrokerUnavailableError,
+  type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
+  type MessageHandler, type ReadRequest, type ReadResult
+} from './broker.js'
+import type { StoredMessage } from './frames.js'
+import { REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, ROOM_LOG_RETENTION_MS } from './limits.js'
+import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
+import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
+import { RedisProbe } from './redis-probe.js'
+import { defineScripts, roomKeys, type StreamEntry } from './redis-scripts.js'
+import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
+
+export interface RedisBrokerOptions {
+  /** Connection for commands and scripts. */
+  command: Redis
+  /** Connection in subscriber mode (it can do nothing else). */
+  subscriber: Redis
+  nodeId: string
+  historySize: number
+  readyProbeMs: number
+  /** Unexpected errors that reach no caller (Redis being away is expected and not reported). */
+  onError: RedisErrorReporter
+  now?: () => number
+}
+
+/** What travels on a room channel: a stored message (written by PUBLISH_SCRIPT), or an ephemeral payload. */
+type Wire =
+  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number }
+  | { k: 'e', r: string, n: string, c: string, d: unknown }
+
+type EphemeralHandler = (room: string, payload: unknown) => void
+
+export class RedisBroker implements Broker, EphemeralChannel {
+  readonly clusterStats: ClusterStats
+  private readonly command: Redis
+  private readonly subscriber: Redis
+  private readonly probe: RedisProbe
+  private readonly rooms = new Map<string, RoomSequencer>()
+  private readonly ephemeralHandlers = new Map<string, EphemeralHandler>()
+  private readonly now: () => number
+  private readonly report: RedisErrorReporter
+  private onMessage: MessageHandler | undefined
+  private closed = false
+  private subscriberReadyOnce = false
+
+  constructor (private readonly options: RedisBrokerOptions) {
+    this.command = options.command
+    this.subscriber = options.subscriber
+    this.now = options.now ?? Date.now
+    this.report = options.onError
+    defineScripts(this.command)
+    const probe = this.probe = new RedisProbe({
+      command: this.command,
+      subscriber: this.subscriber,
+      nodeId: options.nodeId,
+      readyProbeMs: options.readyProbeMs,
+      now: this.now,
+      onPublishError: reportUnlessAway(this.report, 'publishing the readiness probe')
+    })
+    this.clusterStats = {
+      redisReconnects: 0,
+      gapsDetected: 0,
+      messagesRepaired: 0,
+      get probeRoundTripMs () { return probe.roundTripMs }
+    }
+  }
+
+  async start (onMessage: MessageHandler): Promise<void> {
+    this.onMessage = onMessage
+    this.subscriber.on('message', (channel: string, payload: string) => this.onChannelMessage(channel, payload))
+    this.subscriber.on('ready', () => this.onSubscriberReady())
+    await this.subscriber.subscribe(this.probe.channel)
+    this.subscriberReadyOnce = true
+    this.probe.start()
+  }
+
+  async publish (room: string, from: string, text: string): Promise<StoredMessage> {
+    const keys = roomKeys(room)
+    const ts = this.now()
+    let epoch: string
+    let seq: number
+    try {
+      [epoch, seq] = await this.command.chatPublish(
+        keys.meta, keys.log, keys.channel, newEpoch(), this.options.historySize, from, text, ts, room, ROOM_LOG_RETENTION_MS
+      )
+    } catch (error) {
+      this.reportUnexpected(error, 'storing a message')
+      throw new BrokerUnavailableError(`Redis could not store the message (${(error as Error).message}); nothing was published, try again`)
+    }
+    return { room, id: formatMessageId(epoch, seq), seq, from, text, ts }
+  }
+
+  async read (room: string, { since, limit, fallbackLimit }: ReadRequest): Promise<ReadResult> {
+    // A room this node is joining: read only once live messages are flowing,
+    // so the history and the live stream overlap instead of leaving a hole.
+    const sequencer = this.rooms.get(room)
+    if (sequencer && !sequencer.isStarted) await untilStarted(sequencer)
+    const keys = roomKeys(room)
+    const position = since === undefined ? undefined : parseMessageId(since)
+    try {
+      const [epoch, recovered, entries] = await this.command.chatRead(
+        keys.meta, keys.log,
+        since === undefined ? '' : (position?.epoch ?? '-'), position?.seq ?? 0, limit, fallbackLimit ?? limit
+      )
+      return { messages: epoch === null ? [] : entries.map((entry) => toMessage(room, epoch, entry)), recovered: recovered === 1 }
+    } catch (error) {
+      this.reportUnexpected(error, 'reading a room history')
+      throw new BrokerUnavailableError(`Redis could not read the history (${(error as Error).message})`)
+    }
+  }
+
+  subscribe (room: string): void {
+    this.rooms.get(room)?.stop()
+    const sequencer = new RoomSequencer({
+      readPosition: () => this.subscribeRoom(room),
+      readAfter: (seq, limit) => this.readAfter(room, seq, limit),
+      deliver: (message) => this.onMessage?.(message),
+      schedule: retryLater,
+      onReadError: reportUnlessAway(this.report, 'reading a room log to deliver its messages in order'),
+      counters: this.clusterStats
+    })
+    this.rooms.set(room, sequencer)
+    sequencer.start()
+  }
+
+  unsubscribe (room: string): void {
+    const sequencer = this.rooms.get(room)
+    if (!sequencer) return
+    sequencer.stop()
+    this.rooms.delete(room)
+    this.subscriber.unsubscribe(roomKeys(room).channel).catch(reportUnlessAway(this.report, 'unsubscribing from a room'))
+  }
+
+  publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
+    const wire: Wire = { k: 'e', r: room, n: this.options.nodeId, c: topic, d: payload }
+    this.command.publish(roomKeys(room).channel, JSON.stringify(wire)).catch(reportUnlessAway(this.report, `publishing an ephemeral ${topic} payload`))
+  }
+
+  onEphemeral (topic: string, handler: EphemeralHandler): void {
+    this.ephemeralHandlers.set(topic, handler)
+  }
+
+  health (): BrokerHealth {
+    return this.probe.health()
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    this.probe.stop()
+    for (const sequencer of this.rooms.values()) sequencer.stop()
+    this.onMessage = undefined
+  }
+
+  /** Subscribes to the room's channel, then learns where its log stands (messages arriving meanwhile are held). */
+  private async subscribeRoom (room: string): Promise<LogPosition> {
+    const keys = roomKeys(room)
+    await this.subscriber.subscribe(keys.channel)
+    const [epoch, seq] = await this.command.hmget(keys.meta, 'e', 's')
+    return { epoch: epoch ?? undefined, seq: Number(seq ?? 0) }
+  }
+
+  private async readAfter (room: string, seq: number, limit: number): Promise<MissedBatch> {
+    const keys = roomKeys(room)
+    const [epoch, last, entries] = await this.command.chatAfter(keys.meta, keys.log, seq, limit)
+    return { epoch, last, messages: epoch === null ? [] : entries.map((entry) => toMessage(room, epoch, entry)) }
+  }
+
+  private onChannelMessage (channel: string, payload: string): void {
+    if (channel === this.probe.channel) {
+      this.probe.received(payload)
+      return
+    }
+    let wire: Wire
+    try {
+      wire = JSON.parse(payload) as Wire
+    } catch (error) {
+      this.report(error, `parsing a payload on ${channel}`)
+      return
+    }
+    if (wire.k === 'e') {
+      if (wire.n !== this.options.nodeId) this.ephemeralHandlers.get(wire.c)?.(wire.r, wire.d)
+      return
+    }
+    this.rooms.get(wire.r)?.offer(wire.e, { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t })
+  }
+
+  /** The subscriber came back: subscribe again to everything and repair every room. */
+  private onSubscriberReady (): void {
+    if (!this.subscriberReadyOnce || this.closed) return
+    this.clusterStats.redisReconnects++
+    this.probe.resubscribed()
+    const channels = [this.probe.channel, ...[...this.rooms.keys()].map((room) => roomKeys(room).channel)]
+    for (const sequencer of this.rooms.values()) sequencer.hold()
+    this.subscriber.subscribe(...channels).then(() => {
+      for (const sequencer of this.rooms.values()) sequencer.resync()
+      this.probe.send()
+    }, (error: unknown) => {
+      // The connection dropped again; the next 'ready' tries again.
+      this.reportUnexpected(error, 'resubscribing after a reconnect')
+    })
+  }
+
+  private reportUnexpected (error: unknown, context: string): void {
+    if (!isRedisAway(error)) this.report(error, context)
+  }
+}
+
+/** Runs `retry` after REDIS_RETRY_MS, without keeping the process alive. */
+function retryLater (retry: () => void): () => void {
+  const timer = setTimeout(retry, REDIS_RETRY_MS)
+  timer.unref()
+  return () => clearTimeout(timer)
+}
+
+/** Waits for a room to start, but no longer than a command may take: then the reader gets `unavailable`. */
+async function untilStarted (sequencer: RoomSequencer): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new BrokerUnavailableError('Redis could not subscribe to the room in time')), REDIS_COMMAND_TIMEOUT_MS)
+  })
+  try {
+    await Promise.race([sequencer.started, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {
+  const seq = Number(id.slice(0, id.indexOf('-')))
+  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t.
+  return { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
+}

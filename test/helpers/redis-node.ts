@@ -1,0 +1,51 @@
+// One cluster node's Redis side for tests of lib/redis-*.ts: its two
+// connections (with the production options), a RedisBroker and a
+// RedisPresence on them, and everything they report or deliver.
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import type { StoredMessage } from '../../lib/frames.js'
+import { RedisBroker } from '../../lib/redis-broker.js'
+import { RedisPresence } from '../../lib/redis-presence.js'
+import { connectionOptions } from '../../plugins/redis.js'
+import type { RedisServer } from './redis-server.js'
+
+export interface Reported {
+  error: unknown
+  context: string
+}
+
+export interface RemoteChange {
+  room: string
+  joined: string[]
+  left: string[]
+}
+
+export interface RedisNode {
+  broker: RedisBroker
+  presence: RedisPresence
+  command: Redis
+  delivered: StoredMessage[]
+  remoteChanges: RemoteChange[]
+  reported: Reported[]
+}
+
+export async function startRedisNode (t: Test, server: RedisServer, nodeId: string): Promise<RedisNode> {
+  const command = new Redis(server.url, connectionOptions(`test:${nodeId}:command`))
+  const subscriber = new Redis(server.url, connectionOptions(`test:${nodeId}:subscriber`))
+  for (const client of [command, subscriber]) client.on('error', () => {})
+  await Promise.all([command.connect(), subscriber.connect()])
+  const reported: Reported[] = []
+  const onError = (error: unknown, context: string) => reported.push({ error, context })
+  const broker = new RedisBroker({ command, subscriber, nodeId, historySize: 100, readyProbeMs: 100, onError })
+  const presence = new RedisPresence({ command, channel: broker, nodeId, presenceTtlMs: 3000, onError })
+  const delivered: StoredMessage[] = []
+  const remoteChanges: RemoteChange[] = []
+  await broker.start((message) => delivered.push(message))
+  await presence.start((room, joined, left) => remoteChanges.push({ room, joined, left }))
+  t.teardown(async () => {
+    await Promise.all([presence.close(), broker.close()])
+    command.disconnect()
+    subscriber.disconnect()
+  })
+  return { broker, presence, command, delivered, remoteChanges, reported }
+}
