@@ -1,6 +1,6 @@
 // The rules on rooms, display names and message text, each written once:
 // the frame parser, the HTTP routes and the page (via GET /config.json) use these.
-import { randomInt } from 'node:crypto'
+// No Node imports: public/chat-client.js type-checks against this file with DOM types only.
 
 /**
  * A room id. The `-` is escaped so that the source also compiles with the `v`
@@ -62,7 +62,8 @@ export function checkName (raw: string): NameCheck {
 
 /** A name for a client that gave none: `guest-` and four random lowercase hex digits. */
 function guestName (): string {
-  return `guest-${randomInt(0, 0x10000).toString(16).padStart(4, '0')}`
+  const [random = 0] = crypto.getRandomValues(new Uint16Array(1))
+  return `guest-${random.toString(16).padStart(4, '0')}`
 }
 
 /**
