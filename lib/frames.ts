@@ -4,10 +4,7 @@
 import { z } from 'zod'
 import { checkName, codePointLength, NAME_MAX_LENGTH, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
-export {
-  checkName, codePointLength, NAME_MAX_LENGTH, resolveName, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule,
-  type NameCheck
-} from './rules.js'
+export * from './rules.js'
 
 /** Longest `ref` a client may attach to a frame, in code points. */
 export const REF_MAX_LENGTH = 64
