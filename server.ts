@@ -21,7 +21,7 @@ function readConfig (): Config {
 async function build (config: Config): Promise<FastifyInstance> {
   try {
     return await buildApp(config, {
-      logger: { level: process.env.LOG_LEVEL ?? 'info' },
+      logger: { level: config.logLevel },
       // Upgraded sockets are closed by the drain; plain HTTP keep-alives may linger.
       forceCloseConnections: true
     })

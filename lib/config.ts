@@ -31,11 +31,20 @@ const origins = optionalText.transform((value, ctx) => {
   return list.map((item) => new URL(item).origin)
 })
 
+/** The levels pino knows; LOG_LEVEL picks one. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * Every variable, written once: its name here is the environment's, its
+ * property in `Config` the same name in camelCase (MAX_TEXT_LENGTH →
+ * maxTextLength). Other code reads `Object.keys(EnvSchema.shape)`.
+ */
 export const EnvSchema = z.object({
   PORT: int(0, 65535, 3000),
   HOST: optionalText.transform((value) => value ?? '0.0.0.0'),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/.+/, 'expected a redis:// or rediss:// URL').optional()),
-  NODE_ID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -').optional()),
+  NODE_ID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -').optional())
+    .transform((value) => value ?? `node-${Math.random().toString(36).slice(2, 8)}`),
   ALLOWED_ORIGINS: origins,
   BROADCAST_TOKEN: optionalText.pipe(z.string().min(16, 'expected at least 16 characters (use a long random secret)').optional()),
   MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024, 65536),
@@ -51,7 +60,9 @@ export const EnvSchema = z.object({
   PRESENCE_BATCH_MS: int(0, 60_000, 100),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
   READY_PROBE_MS: int(50, 600_000, 2000),
-  MAX_IDLE_ROOMS: int(1, 10_000_000, 10000)
+  MAX_IDLE_ROOMS: int(1, 10_000_000, 10000),
+  LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
+    .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {
   // A variable that is already wrong by itself is reported once, for itself.
   const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')
@@ -60,30 +71,29 @@ export const EnvSchema = z.object({
   }
 })
 
-export type Env = z.infer<typeof EnvSchema>
+export type Env = z.output<typeof EnvSchema>
 
-export interface Config {
-  port: number
-  host: string
-  redisUrl: string | undefined
-  nodeId: string
-  allowedOrigins: string[]
-  broadcastToken: string | undefined
-  maxPayloadBytes: number
-  maxTextLength: number
-  historySize: number
-  historyOnJoin: number
-  pingIntervalMs: number
-  sendQueueMaxBytes: number
-  rateLimitPerSec: number
-  rateLimitBurst: number
-  maxRoomsPerConnection: number
-  presenceTtlMs: number
-  presenceBatchMs: number
-  shutdownGraceMs: number
-  readyProbeMs: number
-  maxIdleRooms: number
+/** MAX_TEXT_LENGTH → maxTextLength, for types. */
+type CamelCase<Name extends string> = Name extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<Name>
+
+/** MAX_TEXT_LENGTH → maxTextLength, for values. */
+function camelCase (name: string): string {
+  return name.toLowerCase().replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase())
 }
+
+/** The names of the variables. A plain union, so that the mapping below keeps no `?`. */
+type EnvName = keyof Env
+
+/** The parsed environment under the property names the code uses; every property present, unset ones undefined. */
+const ConfigSchema = EnvSchema.transform((env) => {
+  const entries = Object.keys(EnvSchema.shape).map((name) => [camelCase(name), env[name as EnvName]])
+  // fromEntries forgets the keys; CamelCase is the same mapping as camelCase, for the type.
+  return Object.fromEntries(entries) as { [Name in EnvName as CamelCase<Name>]: Env[Name] }
+})
+
+export type Config = z.output<typeof ConfigSchema>
 
 export class ConfigError extends Error {
   readonly problems: string[]
@@ -105,7 +115,7 @@ function shown (name: string, value: string | undefined): string {
 
 /** Parses the environment; throws ConfigError with one line per bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  const result = EnvSchema.safeParse(env)
+  const result = ConfigSchema.safeParse(env)
   if (!result.success) {
     const problems = new Map<string, string>()
     for (const issue of result.error.issues) {
@@ -114,27 +124,5 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     }
     throw new ConfigError([...problems.values()])
   }
-  const e = result.data
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    redisUrl: e.REDIS_URL,
-    nodeId: e.NODE_ID ?? `node-${Math.random().toString(36).slice(2, 8)}`,
-    allowedOrigins: e.ALLOWED_ORIGINS,
-    broadcastToken: e.BROADCAST_TOKEN,
-    maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
-    maxTextLength: e.MAX_TEXT_LENGTH,
-    historySize: e.HISTORY_SIZE,
-    historyOnJoin: e.HISTORY_ON_JOIN,
-    pingIntervalMs: e.PING_INTERVAL_MS,
-    sendQueueMaxBytes: e.SEND_QUEUE_MAX_BYTES,
-    rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
-    rateLimitBurst: e.RATE_LIMIT_BURST,
-    maxRoomsPerConnection: e.MAX_ROOMS_PER_CONNECTION,
-    presenceTtlMs: e.PRESENCE_TTL_MS,
-    presenceBatchMs: e.PRESENCE_BATCH_MS,
-    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    readyProbeMs: e.READY_PROBE_MS,
-    maxIdleRooms: e.MAX_IDLE_ROOMS
-  }
+  return result.data
 }

@@ -1,36 +1,39 @@
 // Client → server frames (validated with zod) and server → client frames
 // (serialised by hand-picked shapes, once per message, never per member).
+// The rules on rooms, names and text live in rules.ts and are re-exported here.
 import { z } from 'zod'
+import { checkName, codePointLength, NAME_MAX_LENGTH, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
-export const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
-const ROOM_RULE = '1-64 characters of A-Z a-z 0-9 _ - . :'
+export * from './rules.js'
 
-/** Length in Unicode code points, as the contract counts. */
-export function codePointLength (text: string): number {
-  // Counts surrogate pairs instead of allocating an array of code points.
-  let pairs = 0
-  for (let i = 0; i < text.length - 1; i++) {
-    const unit = text.charCodeAt(i)
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      const next = text.charCodeAt(i + 1)
-      if (next >= 0xdc00 && next <= 0xdfff) { pairs++; i++ }
-    }
-  }
-  return text.length - pairs
-}
+/** Longest `ref` a client may attach to a frame, in code points. */
+export const REF_MAX_LENGTH = 64
 
 export const RoomId = z.string({ error: 'expected a string' }).regex(ROOM_PATTERN, `expected ${ROOM_RULE}`)
 export type RoomId = z.infer<typeof RoomId>
 
 const Ref = z.string({ error: 'expected a string' })
-  .refine((value) => codePointLength(value) <= 64, 'expected at most 64 characters')
+  .refine((value) => codePointLength(value) <= REF_MAX_LENGTH, `expected at most ${REF_MAX_LENGTH} characters`)
+
+/** Message text: a frame's `text` and a broadcast's `text` alike. */
+export function createTextSchema (maxTextLength: number) {
+  return z.string({ error: 'expected a string' })
+    .refine((value) => textLengthAllowed(value, maxTextLength), `expected ${textRule(maxTextLength)}`)
+}
+
+/** A display name given as a field (a broadcast's `from`); the output is trimmed. */
+export const DisplayName = z.string({ error: 'expected a string' }).transform((value, ctx) => {
+  const checked = checkName(value)
+  if (checked.ok) return checked.name
+  ctx.addIssue({
+    code: 'custom',
+    message: checked.problem === 'length' ? `expected 1-${NAME_MAX_LENGTH} characters` : 'expected no control characters'
+  })
+  return z.NEVER
+})
 
 export function createFrameSchemas (maxTextLength: number) {
-  const Text = z.string({ error: 'expected a string' })
-    .refine((value) => {
-      const length = codePointLength(value)
-      return length >= 1 && length <= maxTextLength
-    }, `expected 1-${maxTextLength} characters`)
+  const Text = createTextSchema(maxTextLength)
 
   const JoinFrame = z.strictObject({
     type: z.literal('join'),
@@ -75,7 +78,7 @@ export function createFrameParser (maxTextLength: number): (raw: string) => Pars
     if (result.success) return { ok: true, frame: result.data }
     // Echo the ref when it is itself valid, so the client can match the error.
     const ref = (data as { ref?: unknown }).ref
-    const echo = typeof ref === 'string' && codePointLength(ref) <= 64 ? ref : undefined
+    const echo = typeof ref === 'string' && codePointLength(ref) <= REF_MAX_LENGTH ? ref : undefined
     return { ok: false, message: describeIssues(result.error, data as Record<string, unknown>), ...(echo === undefined ? {} : { ref: echo }) }
   }
 }
@@ -92,12 +95,11 @@ function validSend (data: Record<string, unknown>, maxTextLength: number): SendF
   const { room, text, ref } = data
   let keys = 3
   if (ref !== undefined) {
-    if (typeof ref !== 'string' || codePointLength(ref) > 64) return undefined
+    if (typeof ref !== 'string' || codePointLength(ref) > REF_MAX_LENGTH) return undefined
     keys = 4
   }
   if (typeof room !== 'string' || !ROOM_PATTERN.test(room) || typeof text !== 'string') return undefined
-  const length = codePointLength(text)
-  if (length < 1 || length > maxTextLength) return undefined
+  if (!textLengthAllowed(text, maxTextLength)) return undefined
   // Strict: no other field (a key present with the value undefined cannot come from JSON).
   if (Object.keys(data).length !== keys) return undefined
   return ref === undefined ? { type: 'send', room, text } : { type: 'send', room, text, ref }
@@ -129,31 +131,117 @@ export interface StoredMessage {
 
 export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable'
 
+/** Sent once, right after the upgrade. */
+export interface WelcomeFrame {
+  type: 'welcome'
+  /** The connection's id. */
+  id: string
+  /** The display name the server settled on (e.g. `guest-1a2b`). */
+  name: string
+  /** The node that holds the connection. */
+  node: string
+}
+
+export interface JoinedFrame {
+  type: 'joined'
+  room: string
+  /** Names in the room across all nodes, the joiner included; a name twice for two connections. */
+  members: string[]
+  /** False when `since` was unknown and recent history was sent instead. */
+  recovered: boolean
+}
+
+/** A StoredMessage without its internal `seq`. */
+export interface MessageFrame {
+  type: 'message'
+  room: string
+  /** Opaque, unique within the room. */
+  id: string
+  from: string
+  text: string
+  /** Milliseconds since the epoch, set by the server. */
+  ts: number
+}
+
+export interface PresenceFrame {
+  type: 'presence'
+  room: string
+  joined: string[]
+  left: string[]
+}
+
+export interface LeftFrame {
+  type: 'left'
+  room: string
+}
+
+export interface AckFrame {
+  type: 'ack'
+  ref: string
+  /** The stored message's id. */
+  id: string
+}
+
+export interface ErrorFrame {
+  type: 'error'
+  code: ErrorCode
+  /** Human-readable reason, for the client's developer. */
+  message: string
+  /** The `ref` of the frame at fault, when it had a valid one. */
+  ref?: string
+}
+
+/** Every frame the server sends; `public/chat-client.js` imports this type. */
+export type ServerFrame = WelcomeFrame | JoinedFrame | MessageFrame | PresenceFrame | LeftFrame | AckFrame | ErrorFrame
+
+function encode (frame: ServerFrame): string {
+  return JSON.stringify(frame)
+}
+
 export function encodeWelcome (id: string, name: string, node: string): string {
-  return JSON.stringify({ type: 'welcome', id, name, node })
+  return encode({ type: 'welcome', id, name, node })
 }
 
 export function encodeJoined (room: string, members: string[], recovered: boolean): string {
-  return JSON.stringify({ type: 'joined', room, members, recovered })
+  return encode({ type: 'joined', room, members, recovered })
 }
 
-/** The one frame built per message: by hand, in the field order of the object it stands for. */
+/**
+ * The one frame built per message: by hand, byte for byte the JSON of the
+ * MessageFrame it stands for (test/lib/frames.test.ts compares them).
+ */
 export function encodeMessage (message: StoredMessage): string {
   return `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}}`
 }
 
 export function encodePresence (room: string, joined: string[], left: string[]): string {
-  return JSON.stringify({ type: 'presence', room, joined, left })
+  return encode({ type: 'presence', room, joined, left })
 }
 
 export function encodeLeft (room: string): string {
-  return JSON.stringify({ type: 'left', room })
+  return encode({ type: 'left', room })
 }
 
 export function encodeAck (ref: string, id: string): string {
-  return JSON.stringify({ type: 'ack', ref, id })
+  return encode({ type: 'ack', ref, id })
 }
 
 export function encodeError (code: ErrorCode, message: string, ref?: string): string {
-  return JSON.stringify(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref })
+  return encode(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref })
+}
+
+/** What the chat page needs to check input as the server will; served as GET /config.json. */
+export interface PageConfig {
+  /** MAX_TEXT_LENGTH, in code points. */
+  maxTextLength: number
+  /** In code points, after trimming. */
+  maxNameLength: number
+  /** ROOM_PATTERN's source: anchored, valid with no flag, `u` or `v`. */
+  roomPattern: string
+  /** ROOM_PATTERN in words. */
+  roomRule: string
+}
+
+export function pageConfig (maxTextLength: number): PageConfig {
+  return { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
 }

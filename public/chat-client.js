@@ -7,10 +7,10 @@
 // Wire frames
 // ---------------------------------------------------------------------------
 
-/**
- * Error codes the server sends in an `error` frame.
- * @typedef {'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable'} ServerErrorCode
- */
+// The server's own types (lib/frames.ts), imported for the type-checker only:
+// the browser never loads that file.
+
+/** @typedef {import('../lib/frames.js').ErrorCode} ServerErrorCode */
 
 /**
  * Codes a {@link ChatError} can carry: the server's, plus `disconnected` when the
@@ -18,87 +18,16 @@
  * @typedef {ServerErrorCode | 'disconnected'} ChatErrorCode
  */
 
-/**
- * @typedef {object} JoinFrame
- * @property {'join'} type
- * @property {string} room
- * @property {string} [since] id of the last message seen in the room; left out when none was seen
- * @property {string} [ref]
- */
-
-/**
- * @typedef {object} LeaveFrame
- * @property {'leave'} type
- * @property {string} room
- * @property {string} [ref]
- */
-
-/**
- * @typedef {object} SendFrame
- * @property {'send'} type
- * @property {string} room
- * @property {string} text
- * @property {string} [ref]
- */
-
-/** @typedef {JoinFrame | LeaveFrame | SendFrame} ClientFrame */
-
-/**
- * @typedef {object} WelcomeFrame
- * @property {'welcome'} type
- * @property {string} id connection id
- * @property {string} name display name the server settled on (e.g. `guest-1a2b`)
- * @property {string} node node that holds the connection
- */
-
-/**
- * @typedef {object} JoinedFrame
- * @property {'joined'} type
- * @property {string} room
- * @property {string[]} members names in the room across all nodes, this client included
- * @property {boolean} recovered false when `since` was unknown and recent history was sent instead
- */
-
-/**
- * @typedef {object} MessageFrame
- * @property {'message'} type
- * @property {string} room
- * @property {string} id opaque, unique within the room
- * @property {string} from
- * @property {string} text
- * @property {number} ts milliseconds since the epoch, set by the server
- */
-
-/**
- * @typedef {object} PresenceFrame
- * @property {'presence'} type
- * @property {string} room
- * @property {string[]} joined
- * @property {string[]} left
- */
-
-/**
- * @typedef {object} LeftFrame
- * @property {'left'} type
- * @property {string} room
- */
-
-/**
- * @typedef {object} AckFrame
- * @property {'ack'} type
- * @property {string} ref
- * @property {string} id id of the stored message
- */
-
-/**
- * @typedef {object} ErrorFrame
- * @property {'error'} type
- * @property {ServerErrorCode} code
- * @property {string} message human-readable reason
- * @property {string} [ref]
- */
-
-/** @typedef {WelcomeFrame | JoinedFrame | MessageFrame | PresenceFrame | LeftFrame | AckFrame | ErrorFrame} ServerFrame */
+/** @typedef {import('../lib/frames.js').JoinFrame} JoinFrame */
+/** @typedef {import('../lib/frames.js').ClientFrame} ClientFrame */
+/** @typedef {import('../lib/frames.js').WelcomeFrame} WelcomeFrame */
+/** @typedef {import('../lib/frames.js').JoinedFrame} JoinedFrame */
+/** @typedef {import('../lib/frames.js').MessageFrame} MessageFrame */
+/** @typedef {import('../lib/frames.js').PresenceFrame} PresenceFrame */
+/** @typedef {import('../lib/frames.js').LeftFrame} LeftFrame */
+/** @typedef {import('../lib/frames.js').AckFrame} AckFrame */
+/** @typedef {import('../lib/frames.js').ErrorFrame} ErrorFrame */
+/** @typedef {import('../lib/frames.js').ServerFrame} ServerFrame */
 
 // ---------------------------------------------------------------------------
 // Client API types
@@ -214,7 +143,12 @@
  *   | { kind: 'send', room: string, waiter: Waiter<SendResult> }} Pending
  */
 
-const SERVER_ERROR_CODES = new Set(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable'])
+/**
+ * The codes of ServerErrorCode, at run time. Typed as a record so that the
+ * type-checker reports a code added to or removed from the server's list.
+ * @type {Record<ServerErrorCode, true>}
+ */
+const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true }
 const OPEN = 1
 const CLOSE_NORMAL = 1000
 const CLOSE_POLICY = 1008
@@ -864,7 +798,7 @@ function isStringArray (value) {
  * @returns {value is ServerErrorCode}
  */
 function isServerErrorCode (value) {
-  return typeof value === 'string' && SERVER_ERROR_CODES.has(value)
+  return typeof value === 'string' && Object.hasOwn(SERVER_ERROR_CODES, value)
 }
 
 /**

@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { BrokerUnavailableError } from '../lib/broker.js'
-import { codePointLength, ROOM_PATTERN, type StoredMessage } from '../lib/frames.js'
+import { createTextSchema, DisplayName, ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
 
@@ -22,7 +22,15 @@ function digest (value: string): Buffer {
   return createHash('sha256').update(value).digest()
 }
 
-function publicMessage ({ room, id, from, text, ts }: StoredMessage) {
+/** A stored message as the history API shows it: the fields of a `message` frame. */
+type PublicMessage = Omit<MessageFrame, 'type'>
+
+/** The `:id` of both routes. */
+interface RoomParams {
+  id: string
+}
+
+function publicMessage ({ room, id, from, text, ts }: StoredMessage): PublicMessage {
   return { room, id, from, text, ts }
 }
 
@@ -32,14 +40,8 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   const expectedDigest = token === undefined ? undefined : digest(token)
 
   const BroadcastBody = z.strictObject({
-    text: z.string({ error: 'expected a string' }).refine((text) => {
-      const length = codePointLength(text)
-      return length >= 1 && length <= config.maxTextLength
-    }, `expected 1-${config.maxTextLength} characters`),
-    from: z.string({ error: 'expected a string' })
-      .refine((from) => { const length = codePointLength(from.trim()); return length >= 1 && length <= 32 }, 'expected 1-32 characters')
-      .refine((from) => !/\p{Cc}/u.test(from), 'expected no control characters')
-      .optional()
+    text: createTextSchema(config.maxTextLength),
+    from: DisplayName.optional()
   }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
 
   const HistoryQuery = z.strictObject({
@@ -84,10 +86,9 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     return reply.code(500).send({ error: 'Internal Server Error', message: 'unexpected error' })
   })
 
-  function roomParam (request: FastifyRequest): string {
-    const room = (request.params as { id: string }).id
-    if (!ROOM_PATTERN.test(room)) throw new FieldError('room', 'room id must be 1-64 characters of A-Z a-z 0-9 _ - . :')
-    return room
+  function roomParam (params: RoomParams): string {
+    if (!ROOM_PATTERN.test(params.id)) throw new FieldError('room', `room id must be ${ROOM_RULE}`)
+    return params.id
   }
 
   function fieldOf (error: z.ZodError, fallback: string): FieldError {
@@ -97,8 +98,8 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     return new FieldError(field, message)
   }
 
-  fastify.post('/rooms/:id/broadcast', { bodyLimit: BROADCAST_BODY_LIMIT_BYTES }, async (request, reply) => {
-    const room = roomParam(request)
+  fastify.post<{ Params: RoomParams }>('/rooms/:id/broadcast', { bodyLimit: BROADCAST_BODY_LIMIT_BYTES }, async (request, reply) => {
+    const room = roomParam(request.params)
     const key = request.headers['idempotency-key']
     if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
       throw new FieldError('Idempotency-Key', 'Idempotency-Key must be 1-128 printable ASCII characters')
@@ -108,15 +109,15 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.publish(room, body.data.from?.trim() ?? 'system', body.data.text)
+      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text)
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)
     return reply.code(202).send(result)
   })
 
-  fastify.get('/rooms/:id/messages', async (request) => {
-    const room = roomParam(request)
+  fastify.get<{ Params: RoomParams }>('/rooms/:id/messages', async (request) => {
+    const room = roomParam(request.params)
     const query = HistoryQuery.safeParse(request.query)
     if (!query.success) throw fieldOf(query.error, 'query')
     const result = await broker.read(room, { since: query.data.since, limit: query.data.limit ?? HISTORY_API_DEFAULT_LIMIT })

@@ -4,21 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Connection, newConnectionId, type ConnectionOptions, type FrameStream } from '../lib/connection.js'
 import { WriteBatch } from '../lib/write-batch.js'
-import { codePointLength, createFrameParser } from '../lib/frames.js'
-import { randomInt } from 'node:crypto'
-
-const CONTROL_CHARACTERS = /\p{Cc}/u
-
-/** The display name asked for, a generated guest name, or an error message. */
-export function resolveName (raw: unknown): { name: string } | { error: string } {
-  if (raw === undefined) return { name: `guest-${randomInt(0, 0x10000).toString(16).padStart(4, '0')}` }
-  if (typeof raw !== 'string') return { error: 'name must be given once' }
-  const name = raw.trim()
-  const length = codePointLength(name)
-  if (length < 1 || length > 32) return { error: 'name must be 1-32 characters after trimming' }
-  if (CONTROL_CHARACTERS.test(name)) return { error: 'name must not contain control characters' }
-  return { name }
-}
+import { createFrameParser, resolveName } from '../lib/frames.js'
 
 function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
   const origin = request.headers.origin

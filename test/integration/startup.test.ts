@@ -23,11 +23,11 @@ function run (env: Record<string, string>): Promise<{ code: number | null, stder
 }
 
 t.test('invalid configuration: exit 1, one line per bad variable', async (t) => {
-  const { code, stderr } = await run({ PORT: 'abc', HISTORY_SIZE: '-1', REDIS_URL: 'http://x', BROADCAST_TOKEN: 'short' })
+  const { code, stderr } = await run({ PORT: 'abc', HISTORY_SIZE: '-1', REDIS_URL: 'http://x', BROADCAST_TOKEN: 'short', LOG_LEVEL: 'loud' })
   t.equal(code, 1)
   const lines = stderr.trim().split('\n')
-  t.equal(lines.length, 4, 'one line for each of the four bad variables')
-  for (const name of ['PORT', 'HISTORY_SIZE', 'REDIS_URL', 'BROADCAST_TOKEN']) {
+  t.equal(lines.length, 5, 'one line for each of the five bad variables')
+  for (const name of ['PORT', 'HISTORY_SIZE', 'REDIS_URL', 'BROADCAST_TOKEN', 'LOG_LEVEL']) {
     t.ok(lines.some((line) => line.includes(`${name}:`)), `${name} is named`)
   }
   t.notOk(stderr.includes('short'), 'the token itself is not echoed')

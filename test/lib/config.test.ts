@@ -1,7 +1,7 @@
 // Unit tests of lib/config.ts: the contract's defaults (PROTOCOL §6) and one
 // line per bad variable, naming it.
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../lib/config.js'
+import { ConfigError, EnvSchema, loadConfig } from '../../lib/config.js'
 
 /** The problems loadConfig reports for `env`; fails the test if it accepts it. */
 function problemsOf (env: Record<string, string>): string[] {
@@ -34,7 +34,9 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     presenceTtlMs: 30000,
     presenceBatchMs: 100,
     shutdownGraceMs: 10000,
-    readyProbeMs: 2000
+    readyProbeMs: 2000,
+    maxIdleRooms: 10000,
+    logLevel: 'info'
   })
   t.equal(config.redisUrl, undefined)
   t.equal(config.broadcastToken, undefined)
@@ -98,7 +100,10 @@ t.test('each bad variable gives one line naming it', async (t) => {
     ['PRESENCE_TTL_MS', '10'],
     ['PRESENCE_BATCH_MS', '60001'],
     ['SHUTDOWN_GRACE_MS', '1e3'],
-    ['READY_PROBE_MS', '1']
+    ['READY_PROBE_MS', '1'],
+    ['MAX_IDLE_ROOMS', '0'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'INFO']
   ]
   for (const [name, value] of cases) {
     const problems = problemsOf({ [name]: value })
@@ -153,4 +158,22 @@ t.test('a bad REDIS_URL does not print its password', async (t) => {
   t.match(line, /^REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/)
   t.notMatch(line, 'hunter2')
   t.match(line, 'redis.internal:6379', 'the rest of the URL is shown')
+})
+
+t.test('every variable is one property of Config, in camelCase, present even when unset', async (t) => {
+  const config = loadConfig({})
+  const expected = Object.keys(EnvSchema.shape)
+    .map((name) => name.toLowerCase().replace(/_(.)/g, (_match, letter: string) => letter.toUpperCase()))
+  t.same(Object.keys(config).sort(), expected.sort())
+  t.ok('redisUrl' in config && 'broadcastToken' in config, 'unset optional variables are there, undefined')
+  t.ok(expected.includes('maxRoomsPerConnection') && expected.includes('logLevel'), 'the names the code base uses')
+})
+
+t.test('LOG_LEVEL is one of pino\'s levels, info by default', async (t) => {
+  t.equal(loadConfig({}).logLevel, 'info')
+  t.equal(loadConfig({ LOG_LEVEL: '' }).logLevel, 'info', 'empty counts as unset')
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+    t.equal(loadConfig({ LOG_LEVEL: level }).logLevel, level)
+  }
+  t.match(problemsOf({ LOG_LEVEL: 'verbose' })[0], /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)$/)
 })

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import {
   codePointLength, createFrameParser, createFrameSchemas, encodeAck, encodeError, encodeJoined, encodeLeft,
-  encodeMessage, encodePresence, encodeWelcome, ROOM_PATTERN, type ParseResult
+  encodeMessage, encodePresence, encodeWelcome, ROOM_PATTERN, type MessageFrame, type ParseResult
 } from '../../lib/frames.js'
 
 const MAX = 10
@@ -178,7 +178,8 @@ t.test('encodeMessage, built by hand, is byte for byte the JSON of the message o
   for (const [i, text] of texts.entries()) {
     for (const [j, from] of ['a', 'name "quoted"', emoji].entries()) {
       const message = { room: 'r.1:x_y-z', id: '0a1b2c3d-42', seq: 42, from, text, ts: 1732830000123 }
-      t.equal(encodeMessage(message), JSON.stringify({ type: 'message', room: message.room, id: message.id, from, text, ts: message.ts }), `text ${i}, from ${j}`)
+      const frame: MessageFrame = { type: 'message', room: message.room, id: message.id, from, text, ts: message.ts }
+      t.equal(encodeMessage(message), JSON.stringify(frame), `text ${i}, from ${j}`)
     }
   }
 })

@@ -87,12 +87,16 @@ t.test('a broadcast is 202 {id, room, ts} and reaches the room\'s members', asyn
   const message = await member.next((f) => f.type === 'message', 'the broadcast message')
   t.same(message, { type: 'message', room: 'lobby', id: body.id, from: 'ops', text: 'maintenance at noon', ts: body.ts })
 
+  await broadcast(app, 'lobby', { text: 'trimmed like a name', from: '\tops\n' })
+  t.match(await member.next((f) => f.type === 'message' && f.text === 'trimmed like a name', 'trimmed'), { from: 'ops' },
+    'from follows the name rule: controls at the ends are trimmed, not refused')
+
   await broadcast(app, 'lobby', { text: 'no from' })
   t.match(await member.next((f) => f.type === 'message' && f.text === 'no from', 'second'), { from: 'system' }, 'from defaults to "system"')
   await broadcast(app, 'elsewhere', { text: 'other room' })
   await broadcast(app, 'lobby', { text: 'last' })
   await member.next((f) => f.type === 'message' && f.text === 'last', 'last')
-  t.same(member.messages('lobby').map((f) => f.text), ['maintenance at noon', 'no from', 'last'], 'only the room\'s messages')
+  t.same(member.messages('lobby').map((f) => f.text), ['maintenance at noon', 'trimmed like a name', 'no from', 'last'], 'only the room\'s messages')
 })
 
 t.test('invalid broadcasts are 400 naming the field, and publish nothing', async (t) => {

@@ -1,0 +1,14 @@
+// GET /config.json: the limits the chat page checks input against, taken from
+// the server's own rules and configuration so the two cannot drift apart.
+import type { FastifyInstance } from 'fastify'
+import { pageConfig, type PageConfig } from '../lib/frames.js'
+
+export default async function pageConfigRoutes (fastify: FastifyInstance) {
+  const body = pageConfig(fastify.config.maxTextLength)
+
+  fastify.get('/config.json', async (_request, reply): Promise<PageConfig> => {
+    // Revalidated on every load: a redeploy may change MAX_TEXT_LENGTH.
+    reply.header('Cache-Control', 'no-cache')
+    return body
+  })
+}
