@@ -1,5 +1,6 @@
 // Configuration: one zod schema over every environment variable of the
 // contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 /** Empty means unset, for every variable. */
@@ -11,6 +12,29 @@ const int = (min: number, max: number, fallback: number) => {
     .pipe(z.string().regex(/^\d+$/, expected).transform(Number).pipe(z.number().int().min(min, expected).max(max, expected)).optional())
     .transform((value) => value ?? fallback)
 }
+
+/** An optional whole number: undefined when unset. */
+const optionalInt = (min: number, max: number) => {
+  const expected = `expected a whole number from ${min} to ${max}`
+  return optionalText
+    .pipe(z.string().regex(/^\d+$/, expected).transform(Number).pipe(z.number().int().min(min, expected).max(max, expected)).optional())
+}
+
+/** Addresses or CIDR ranges (`10.0.0.0/8`, `::1`), comma-separated, for Fastify's `trustProxy`. */
+const proxies = optionalText.transform((value, ctx) => {
+  if (value === undefined) return undefined
+  const list = value.split(',').map((item) => item.trim()).filter(Boolean)
+  for (const item of list) {
+    const [address = '', bits, ...rest] = item.split('/')
+    const family = isIP(address)
+    const max = family === 6 ? 128 : 32
+    if (family === 0 || rest.length > 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+      ctx.addIssue({ code: 'custom', message: `expected comma-separated IP addresses or CIDR ranges like 10.0.0.0/8, got "${item}"` })
+      return z.NEVER
+    }
+  }
+  return list
+})
 
 const origins = optionalText.transform((value, ctx) => {
   if (value === undefined) return []
@@ -61,6 +85,15 @@ export const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
   READY_PROBE_MS: int(50, 600_000, 2000),
   MAX_IDLE_ROOMS: int(1, 10_000_000, 10000),
+  HISTORY_MAX_BYTES: int(1024, 1024 * 1024 * 1024, 1048576),
+  HISTORY_TOTAL_MAX_BYTES: int(1024, 64 * 1024 * 1024 * 1024, 268435456),
+  HISTORY_TTL_S: int(1, 365 * 24 * 60 * 60, 604800),
+  FRAME_RATE_PER_SEC: int(1, 1_000_000, 50),
+  FRAME_BURST: int(1, 1_000_000, 100),
+  MAX_CONNECTIONS: int(1, 10_000_000, 20000),
+  MAX_CONNECTIONS_PER_IP: int(1, 10_000_000, 100),
+  TRUST_PROXY: proxies,
+  INTERNAL_PORT: optionalInt(1, 65535),
   LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
     .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {

@@ -129,7 +129,7 @@ export interface StoredMessage {
   ts: number
 }
 
-export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable'
+export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable' | 'timeout'
 
 /** Sent once, right after the upgrade. */
 export interface WelcomeFrame {

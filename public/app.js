@@ -194,6 +194,7 @@ function describeError (error) {
     case 'unavailable': return `Not sent: the service is temporarily unavailable, please try again. (${error.message})`
     case 'not_joined': return `Not sent: you are not in this room. (${error.message})`
     case 'too_many_rooms': return `You are in too many rooms: leave one first. (${error.message})`
+    case 'timeout': return `Not confirmed: the service did not answer in time, so the message may or may not have been posted; if it was, it will appear. (${error.message})`
     case 'disconnected': return 'Not sent: you are offline. Try again once reconnected.'
   }
 }

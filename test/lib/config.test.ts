@@ -36,7 +36,16 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     shutdownGraceMs: 10000,
     readyProbeMs: 2000,
     maxIdleRooms: 10000,
-    logLevel: 'info'
+    logLevel: 'info',
+    historyMaxBytes: 1048576,
+    historyTotalMaxBytes: 268435456,
+    historyTtlS: 604800,
+    frameRatePerSec: 50,
+    frameBurst: 100,
+    maxConnections: 20000,
+    maxConnectionsPerIp: 100,
+    trustProxy: undefined,
+    internalPort: undefined
   })
   t.equal(config.redisUrl, undefined)
   t.equal(config.broadcastToken, undefined)
@@ -176,4 +185,16 @@ t.test('LOG_LEVEL is one of pino\'s levels, info by default', async (t) => {
     t.equal(loadConfig({ LOG_LEVEL: level }).logLevel, level)
   }
   t.match(problemsOf({ LOG_LEVEL: 'verbose' })[0], /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)$/)
+})
+
+t.test('TRUST_PROXY is a list of addresses and CIDR ranges', async (t) => {
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1, fd00::/8' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'])
+  for (const bad of ['proxy.example.com', '10.0.0.0/33', '::1/129', '10.0.0.1/8/1', '10.0.0.0/x']) {
+    t.match(problemsOf({ TRUST_PROXY: bad }), [new RegExp(`^TRUST_PROXY: expected comma-separated IP addresses or CIDR ranges.*"${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`)], bad)
+  }
+})
+
+t.test('INTERNAL_PORT is unset by default, else a port', async (t) => {
+  t.equal(loadConfig({ INTERNAL_PORT: '9100' }).internalPort, 9100)
+  t.match(problemsOf({ INTERNAL_PORT: '0' }), [/^INTERNAL_PORT: expected a whole number from 1 to 65535/])
 })
