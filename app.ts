@@ -14,6 +14,7 @@ import wsRoutes from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import roomRoutes from './routes/rooms.js'
 import metricsRoutes from './routes/metrics.js'
+import pageConfigRoutes from './routes/page-config.js'
 
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
@@ -28,6 +29,7 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(pageConfigRoutes)
 }
 
 /** A ready-to-listen instance of the application. */
