@@ -12,7 +12,7 @@ import { mountMessages } from './messages.js'
 import { mountRooms } from './rooms.js'
 import { PageState } from './state.js'
 
-const limits = await Limits.load()
+const limits = await Limits.load(new URL('/config.json', location.href))
 const state = new PageState()
 const savedName = loadName()
 const url = new URL('/ws', location.href)

@@ -59,12 +59,13 @@ export class Limits {
   /**
    * The server's limits, or none (with a warning on the console) when they
    * cannot be read.
+   * @param {URL} url the server's /config.json
    * @returns {Promise<Limits>}
    */
-  static async load () {
+  static async load (url) {
     try {
-      const response = await fetch('/config.json', { signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS) })
-      if (!response.ok) throw new Error(`GET /config.json answered ${response.status}`)
+      const response = await fetch(url, { signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS) })
+      if (!response.ok) throw new Error(`GET ${url.pathname} answered ${response.status}`)
       return new Limits(parseConfig(await response.json()))
     } catch (error) {
       console.warn('Limits unknown, the server will check them:', error)

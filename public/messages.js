@@ -82,8 +82,8 @@ export function mountMessages ({ client, state }) {
   })
 
   client.on('message', (frame) => {
-    const entry = { kind: /** @type {const} */ ('message'), id: frame.id, from: frame.from, text: frame.text, ts: frame.ts }
-    state.addEntry(frame.room, entry, frame.from !== state.me)
+    const { id, from, text, ts } = frame
+    state.addEntry(frame.room, { kind: 'message', id, from, text, ts }, frame.from !== state.me)
   })
   client.on('presence', (frame) => {
     const ts = Date.now()

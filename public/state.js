@@ -3,7 +3,7 @@
 // changes and redraw only what a change names.
 
 /** Lines kept per room, in memory and in the DOM; older ones scroll away. */
-export const MAX_ENTRIES = 500
+const MAX_ENTRIES = 500
 
 /**
  * A line of a room's log: a message, or a note from the page itself.
@@ -102,13 +102,14 @@ export class PageState {
   }
 
   /**
-   * Puts `name` on screen (or nothing) and marks it read.
+   * Puts `name` on screen (`undefined`: none) and marks it read. A name that
+   * is not a room here changes nothing.
    * @param {string | undefined} name
    * @returns {void}
    */
   show (name) {
     const room = name === undefined ? undefined : this.#rooms.get(name)
-    if (room === this.#shown) return
+    if (room === this.#shown || (room === undefined && name !== undefined)) return
     const previous = this.#shown
     this.#shown = room
     if (previous !== undefined && this.#rooms.has(previous.name)) this.#emit({ type: 'updated', room: previous })
