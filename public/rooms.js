@@ -53,7 +53,8 @@ export function mountRooms ({ client, state, limits, identity, onJoin }) {
   function join (name) {
     if (state.get(name) === undefined) {
       const room = state.add(name)
-      client.join(name).then(() => state.confirm(room), (/** @type {unknown} */ reason) => {
+      // Accepted: the `joined` listener below confirms it (for re-joins too).
+      client.join(name).catch((/** @type {unknown} */ reason) => {
         // `disconnected`: the client was stopped (a policy close) and keeps the
         // room for the next connect(), so the page keeps its tab too.
         if (reason instanceof ChatError && reason.code === 'disconnected') return
@@ -170,7 +171,10 @@ export function mountRooms ({ client, state, limits, identity, onJoin }) {
   })
 
   client.on('joined', (frame) => {
-    if (error.dataset.room === frame.room && state.get(frame.room) !== undefined) showError(undefined, '')
+    const room = state.get(frame.room)
+    if (room === undefined) return
+    state.confirm(room)
+    if (error.dataset.room === frame.room) showError(undefined, '')
   })
 
   client.on('error', (event) => {
