@@ -91,7 +91,7 @@ t.test('history API and idempotency keys are cluster-wide', async (t) => {
   })
   const first = await post(a, 'deploy 42 started')
   t.equal(first.status, 202)
-  const firstBody = await first.json()
+  const firstBody = await first.json() as { id: string }
   const repeat = await post(b, 'a different body')
   t.equal(repeat.status, 202)
   t.same(await repeat.json(), firstBody, 'the repeat on another node gets the first answer')

@@ -1,0 +1,111 @@
+// The server's rules for names, room ids and message text, read from
+// GET /config.json at start, so the page checks what the server will check.
+// Without it the page checks no limits and shows the server's refusals.
+
+/** How long the page waits for /config.json before going on without limits. */
+const CONFIG_TIMEOUT_MS = 5000
+/** The server refuses names with control characters (not a limit, so not in /config.json). */
+const CONTROL_CHARS = /\p{Cc}/u
+
+/**
+ * @typedef {object} PageConfig the body of GET /config.json
+ * @property {number} maxTextLength in code points
+ * @property {number} maxNameLength in code points, after trimming
+ * @property {string} roomPattern a RegExp source a room id matches in full
+ * @property {string} roomRule the room rule in words
+ */
+
+/** @typedef {{ ok: true, name: string | undefined } | { ok: false, message: string }} NameCheck */
+
+/**
+ * Length in Unicode code points, as the server counts (not UTF-16 units).
+ * @param {string} text
+ * @returns {number}
+ */
+export function codePointLength (text) {
+  let length = 0
+  // A string's iterator walks code points (a surrogate pair is one step).
+  // eslint-disable-next-line no-unused-vars
+  for (const _ of text) length++
+  return length
+}
+
+/**
+ * @param {unknown} body
+ * @returns {PageConfig}
+ */
+function parseConfig (body) {
+  if (typeof body !== 'object' || body === null) throw new TypeError('not an object')
+  const { maxTextLength, maxNameLength, roomPattern, roomRule } = /** @type {Record<string, unknown>} */ (body)
+  if (!Number.isSafeInteger(maxTextLength) || !Number.isSafeInteger(maxNameLength) ||
+      typeof roomPattern !== 'string' || typeof roomRule !== 'string') {
+    throw new TypeError('unexpected fields')
+  }
+  return { maxTextLength: Number(maxTextLength), maxNameLength: Number(maxNameLength), roomPattern, roomRule }
+}
+
+export class Limits {
+  /** @type {PageConfig | undefined} */
+  #config
+  /** @type {RegExp | undefined} */
+  #roomPattern
+
+  /** @param {PageConfig} [config] left out: no limits known */
+  constructor (config) {
+    this.#config = config
+    this.#roomPattern = config === undefined ? undefined : new RegExp(config.roomPattern)
+  }
+
+  /**
+   * The server's limits, or none (with a warning on the console) when they
+   * cannot be read.
+   * @param {URL} url the server's /config.json
+   * @returns {Promise<Limits>}
+   */
+  static async load (url) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS) })
+      if (!response.ok) throw new Error(`GET ${url.pathname} answered ${response.status}`)
+      return new Limits(parseConfig(await response.json()))
+    } catch (error) {
+      console.warn('Limits unknown, the server will check them:', error)
+      return new Limits()
+    }
+  }
+
+  /** @returns {string | undefined} the room rule in words, when known */
+  get roomRule () { return this.#config?.roomRule }
+
+  /**
+   * The name as the server would take it (`undefined`: a guest name).
+   * @param {string} raw as typed
+   * @returns {NameCheck}
+   */
+  checkName (raw) {
+    const name = raw.trim()
+    if (name === '') return { ok: true, name: undefined }
+    const max = this.#config?.maxNameLength
+    if (max !== undefined && codePointLength(name) > max) return { ok: false, message: `A name has at most ${max} characters.` }
+    if (CONTROL_CHARS.test(name)) return { ok: false, message: 'A name cannot contain control characters.' }
+    return { ok: true, name }
+  }
+
+  /**
+   * @param {string} room trimmed
+   * @returns {string | undefined} why the server would refuse `room`, if it would
+   */
+  checkRoom (room) {
+    if (room === '') return 'Type a room name.'
+    if (this.#roomPattern !== undefined && !this.#roomPattern.test(room)) return `Not a room name (${this.roomRule}).`
+    return undefined
+  }
+
+  /**
+   * @param {string} text as it will be sent
+   * @returns {number | undefined} characters left before the limit (negative: over it), when known
+   */
+  textLeft (text) {
+    const max = this.#config?.maxTextLength
+    return max === undefined ? undefined : max - codePointLength(text)
+  }
+}

@@ -1,0 +1,61 @@
+// Limits (public/limits.js), run in Node: the server's rules as the page
+// checks them, read from /config.json, and the fallback without it.
+import t from 'tap'
+import { codePointLength, Limits } from '../../public/limits.js'
+import { startServer } from '../helpers/server.js'
+
+t.test('Limits with the server\'s config count code points and use its pattern and rule', async (t) => {
+  const limits = new Limits({ maxTextLength: 3, maxNameLength: 2, roomPattern: '^[a-z]{1,3}$', roomRule: 'a to z, up to 3' })
+  t.equal(codePointLength('😀😀'), 2, 'a surrogate pair is one')
+  t.equal(codePointLength(''), 0)
+  t.same(limits.checkName('  😀😀  '), { ok: true, name: '😀😀' }, 'trimmed, counted in code points')
+  t.same(limits.checkName('abc'), { ok: false, message: 'A name has at most 2 characters.' })
+  t.same(limits.checkName('a\u0007'), { ok: false, message: 'A name cannot contain control characters.' })
+  t.same(limits.checkName('   '), { ok: true, name: undefined }, 'blank: a guest name')
+  t.equal(limits.checkRoom('abc'), undefined)
+  t.equal(limits.checkRoom('abcd'), 'Not a room name (a to z, up to 3).')
+  t.equal(limits.checkRoom(''), 'Type a room name.')
+  t.equal(limits.roomRule, 'a to z, up to 3')
+  t.equal(limits.textLeft('😀😀😀'), 0)
+  t.equal(limits.textLeft('😀😀😀😀'), -1)
+})
+
+t.test('Limits without a config check nothing but blank rooms and control characters', async (t) => {
+  const limits = new Limits()
+  t.same(limits.checkName('x'.repeat(1000)), { ok: true, name: 'x'.repeat(1000) })
+  t.same(limits.checkName('a\u0007').ok, false)
+  t.equal(limits.checkRoom('any thing at all'), undefined)
+  t.equal(limits.checkRoom(''), 'Type a room name.')
+  t.equal(limits.roomRule, undefined)
+  t.equal(limits.textLeft('x'.repeat(1_000_000)), undefined)
+})
+
+t.test('Limits.load reads the server\'s /config.json, and falls back to none (with a warning) on anything else', async (t) => {
+  const server = await startServer(t, { MAX_TEXT_LENGTH: '7' })
+  const warnings = t.capture(console, 'warn')
+  const limits = await Limits.load(new URL('/config.json', server.url))
+  t.equal(limits.textLeft('😀'), 6, 'the configured text limit, in code points')
+  t.equal(limits.checkRoom('not a room!'), `Not a room name (${limits.roomRule}).`, 'the server\'s pattern')
+  t.same(warnings(), [], 'no warning')
+
+  const json = (body: unknown) => new URL(`data:application/json,${encodeURIComponent(JSON.stringify(body))}`)
+  const good = { maxTextLength: 1, maxNameLength: 1, roomPattern: '^a$', roomRule: 'a' }
+  const broken = [
+    new URL('/no-such-config.json', server.url),
+    new URL('data:application/json,not json'),
+    json(null),
+    json({ ...good, maxTextLength: '1' }),
+    json({ ...good, maxNameLength: 1.5 }),
+    json({ ...good, roomRule: undefined }),
+    json({ ...good, roomPattern: '[' })
+  ]
+  for (const url of broken) {
+    const fallback = await Limits.load(url)
+    t.equal(fallback.roomRule, undefined, `no limits from ${url.href.slice(0, 60)}`)
+    t.equal(fallback.textLeft('x'), undefined)
+  }
+  const said = warnings()
+  t.equal(said.length, broken.length, 'a warning each time')
+  t.match(String(said[0]?.args[1]), /GET \/no-such-config\.json answered 404/, 'saying why')
+  t.equal((await Limits.load(json(good))).roomRule, 'a', 'a well-formed body from anywhere is read')
+})
