@@ -5,9 +5,15 @@ import t from 'tap'
 import * as wsModule from 'ws'
 import { textFrame } from '../../lib/ws-frame.js'
 
-// `Sender.frame` is ws's public static but not in @types/ws.
-const { Sender } = wsModule as unknown as {
+// ws's Sender and Receiver are exported but not in @types/ws.
+interface Receiver {
+  write (chunk: Buffer): boolean
+  on (event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this
+  on (event: 'error', listener: (error: Error) => void): this
+}
+const { Sender, Receiver } = wsModule as unknown as {
   Sender: { frame (data: Buffer, options: { fin: boolean, rsv1: boolean, opcode: number, mask: boolean, readOnly: boolean }): Buffer[] }
+  Receiver: new (options: { isServer: boolean, maxPayload: number }) => Receiver
 }
 const TEXT_OPCODE = 1
 
@@ -47,8 +53,8 @@ t.test('the length counts UTF-8 bytes, not UTF-16 units', async (t) => {
 t.test('a frame round-trips through a ws receiver', async (t) => {
   const json = jsonOf(65536 + 17)
   const received = await new Promise<string>((resolve, reject) => {
-    const receiver = new wsModule.Receiver({ isServer: false, maxPayload: 0 })
-    receiver.on('message', (data: Buffer, isBinary: boolean) => { resolve(isBinary ? 'binary!' : data.toString()) })
+    const receiver = new Receiver({ isServer: false, maxPayload: 0 })
+    receiver.on('message', (data, isBinary) => { resolve(isBinary ? 'binary!' : data.toString()) })
     receiver.on('error', reject)
     receiver.write(textFrame(json))
   })
