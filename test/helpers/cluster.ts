@@ -2,8 +2,8 @@
 // each waited on until its readiness probe has come back through Redis.
 import type { Test } from 'tap'
 import { startServer, type RunningServer } from './server.js'
-import { TestClient, type Frame } from './ws-client.js'
-import { waitFor } from './http.js'
+import type { Frame } from './ws-client.js'
+import { waitFor } from './wait.js'
 
 /** Short probe period so readiness reacts within a test; limits out of the way of load loops. */
 export const CLUSTER_ENV = { READY_PROBE_MS: '100', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', PRESENCE_BATCH_MS: '0' }
@@ -16,14 +16,6 @@ export async function startNode (t: Test, redis: { url: string }, nodeId: string
   const server = await startServer(t, { ...CLUSTER_ENV, REDIS_URL: redis.url, NODE_ID: nodeId, ...env })
   await waitFor(async () => await readiness(server.url) === 200, `node ${nodeId} ready`)
   return server
-}
-
-/** A connected client past its `welcome`, closed in teardown. */
-export async function client (t: Test, wsUrl: string, name: string): Promise<TestClient> {
-  const c = await TestClient.connect(`${wsUrl}?name=${name}`)
-  t.teardown(() => c.close())
-  await c.next((f) => f.type === 'welcome', 'welcome')
-  return c
 }
 
 export const ids = (frames: Frame[]) => frames.map((f) => f.id)

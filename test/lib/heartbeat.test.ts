@@ -1,7 +1,7 @@
 // Unit tests of lib/heartbeat.ts with fake peers and a short real interval.
 import t from 'tap'
 import { type Pingable, startHeartbeat } from '../../lib/heartbeat.js'
-import { eventually } from '../helpers/fake-member.js'
+import { waitFor } from '../helpers/wait.js'
 
 const INTERVAL_MS = 20
 
@@ -32,7 +32,7 @@ t.test('an unanswered peer is terminated at the next tick; an answering one is k
   const stop = startHeartbeat(peers, INTERVAL_MS, (peer) => terminated.push(peer))
   t.teardown(stop)
 
-  await eventually(() => answering.events.length >= 5, 'five pings to the answering peer')
+  await waitFor(() => answering.events.length >= 5, 'five pings to the answering peer')
   t.same(silent.events, ['ping', 'terminate'], 'pinged once, terminated at the tick after')
   t.same(terminated, [silent], 'onTerminate was told, once')
   t.ok(answering.events.every((event) => event === 'ping'), 'the answering peer was never terminated')
@@ -45,9 +45,9 @@ t.test('a peer that stops answering is terminated', async (t) => {
   peers.add(peer)
   const stop = startHeartbeat(peers, INTERVAL_MS, () => {})
   t.teardown(stop)
-  await eventually(() => peer.events.length >= 2, 'two pings')
+  await waitFor(() => peer.events.length >= 2, 'two pings')
   peer.answers = false
-  await eventually(() => peer.events.includes('terminate'), 'termination')
+  await waitFor(() => peer.events.includes('terminate'), 'termination')
   const pings = peer.events.filter((event) => event === 'ping').length
   t.ok(pings >= 2)
   t.equal(peer.events.at(-1), 'terminate')
@@ -59,7 +59,7 @@ t.test('peers added later are pinged; stop ends the ticks', async (t) => {
   const stop = startHeartbeat(peers, INTERVAL_MS, () => {})
   const late = new FakePeer(true, peers)
   peers.add(late)
-  await eventually(() => late.events.length >= 1, 'a ping to a peer added after the start')
+  await waitFor(() => late.events.length >= 1, 'a ping to a peer added after the start')
   stop()
   const count = late.events.length
   await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 4))

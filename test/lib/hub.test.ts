@@ -7,7 +7,8 @@ import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
 import { MemoryBus } from '../../lib/memory-bus.js'
 import { createStats } from '../../lib/stats.js'
-import { delay, eventually, FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 
 /** A memory bus whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
 class GatedBus extends MemoryBus {
@@ -365,15 +366,15 @@ t.test('presence batching: many joins in one window make one frame', async (t) =
   const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watchers = [new FakeMember('w1'), new FakeMember('w2')]
   for (const watcher of watchers) hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await sleep(WINDOW_MS * 3)
   t.same(watchers.map((w) => w.ofType('presence').length), [0, 0], 'the watchers\' own window told them nothing')
 
   const joiners = Array.from({ length: 20 }, (_, i) => new FakeMember(`j${i}`))
   for (const joiner of joiners) hub.join(joiner, 'r')
   await microtasks()
   t.same(watchers[0]?.ofType('presence'), [], 'nothing before the window ends')
-  await eventually(() => (watchers[0]?.ofType('presence').length ?? 0) > 0, 'the batched presence frame')
-  await delay(WINDOW_MS * 3)
+  await waitFor(() => (watchers[0]?.ofType('presence').length ?? 0) > 0, 'the batched presence frame')
+  await sleep(WINDOW_MS * 3)
   for (const watcher of watchers) {
     t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: joiners.map((j) => j.name), left: [] }], 'one frame for twenty joins')
   }
@@ -389,7 +390,7 @@ t.test('presence batching: a join and a leave inside one window cancel out', asy
   const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await sleep(WINDOW_MS * 3)
 
   const quick = new FakeMember('quick')
   hub.join(quick, 'r')
@@ -398,13 +399,13 @@ t.test('presence batching: a join and a leave inside one window cancel out', asy
   hub.join(live, 'r')
   await microtasks() // goes live inside the window
   hub.disconnect(live)
-  await delay(WINDOW_MS * 4)
+  await sleep(WINDOW_MS * 4)
   t.same(watcher.ofType('presence'), [], 'no frame with nothing left in it')
 
   // The next window is not disturbed by the cancelled one.
   const stay = new FakeMember('stay')
   hub.join(stay, 'r')
-  await eventually(() => watcher.ofType('presence').length > 0, 'presence of stay')
+  await waitFor(() => watcher.ofType('presence').length > 0, 'presence of stay')
   t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['stay'], left: [] }])
 })
 
@@ -414,13 +415,13 @@ t.test('presence batching: joins and leaves of different members are netted', as
   const leaver = new FakeMember('leaver')
   hub.join(watcher, 'r')
   hub.join(leaver, 'r')
-  await delay(WINDOW_MS * 3)
+  await sleep(WINDOW_MS * 3)
   const before = watcher.ofType('presence').length
   const newcomer = new FakeMember('newcomer')
   hub.join(newcomer, 'r')
   hub.leave(leaver, 'r')
-  await eventually(() => watcher.ofType('presence').length > before, 'the netted frame')
-  await delay(WINDOW_MS * 2)
+  await waitFor(() => watcher.ofType('presence').length > before, 'the netted frame')
+  await sleep(WINDOW_MS * 2)
   t.same(watcher.ofType('presence').slice(before), [{ type: 'presence', room: 'r', joined: ['newcomer'], left: ['leaver'] }])
 })
 
@@ -428,7 +429,7 @@ t.test('presence batching: a member live mid-window is told only of later change
   const { hub } = await setup(t, { presenceBatchMs: WINDOW_MS })
   const watcher = new FakeMember('w')
   hub.join(watcher, 'r')
-  await delay(WINDOW_MS * 3)
+  await sleep(WINDOW_MS * 3)
 
   const first = new FakeMember('first')
   hub.join(first, 'r')
@@ -437,8 +438,8 @@ t.test('presence batching: a member live mid-window is told only of later change
   const second = new FakeMember('second')
   hub.join(second, 'r')
   await microtasks()
-  await eventually(() => watcher.ofType('presence').length > 0, 'the window\'s frame')
-  await delay(WINDOW_MS * 2)
+  await waitFor(() => watcher.ofType('presence').length > 0, 'the window\'s frame')
+  await sleep(WINDOW_MS * 2)
   t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['first', 'second'], left: [] }])
   t.same(first.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['second'], left: [] }], 'only what its members list missed')
   t.same(second.ofType('presence'), [], 'second\'s members list had everything')
@@ -450,11 +451,11 @@ t.test('a client is never told of its own join, with or without batching', async
     const { hub } = await setup(t, { presenceBatchMs })
     const watcher = new FakeMember('w')
     hub.join(watcher, 'r')
-    await delay(WINDOW_MS * 2)
+    await sleep(WINDOW_MS * 2)
     const alice = new FakeMember('alice')
     hub.join(alice, 'r')
-    await eventually(() => watcher.ofType('presence').length > 0, 'watcher told of alice')
-    await delay(WINDOW_MS * 2)
+    await waitFor(() => watcher.ofType('presence').length > 0, 'watcher told of alice')
+    await sleep(WINDOW_MS * 2)
     t.same(alice.ofType('presence'), [], `PRESENCE_BATCH_MS=${presenceBatchMs}`)
     t.same(watcher.ofType('presence'), [{ type: 'presence', room: 'r', joined: ['alice'], left: [] }])
     hub.close()
