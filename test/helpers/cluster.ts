@@ -1,6 +1,7 @@
 // Cluster nodes for a test: in-process app instances sharing one redis-server,
 // each waited on until its readiness probe has come back through Redis.
 import type { Test } from 'tap'
+import { RedisServer } from './redis-server.js'
 import { startServer, type RunningServer } from './server.js'
 import type { Frame } from './ws-client.js'
 import { waitFor } from './wait.js'
@@ -16,6 +17,14 @@ export async function startNode (t: Test, redis: { url: string }, nodeId: string
   const server = await startServer(t, { ...CLUSTER_ENV, REDIS_URL: redis.url, NODE_ID: nodeId, ...env })
   await waitFor(async () => await readiness(server.url) === 200, `node ${nodeId} ready`)
   return server
+}
+
+/** A redis-server of the test's own and two ready nodes on it, `a` and `b`. */
+export async function startCluster (t: Test): Promise<{ redis: RedisServer, a: RunningServer, b: RunningServer }> {
+  const redis = await RedisServer.start(t)
+  const a = await startNode(t, redis, 'a')
+  const b = await startNode(t, redis, 'b')
+  return { redis, a, b }
 }
 
 export const ids = (frames: Frame[]) => frames.map((f) => f.id)

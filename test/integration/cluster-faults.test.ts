@@ -8,14 +8,12 @@ import { TEST_TOKEN } from '../helpers/server.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TestClient } from '../helpers/ws-client.js'
-import { CLUSTER_ENV, ids, readiness, startNode } from '../helpers/cluster.js'
+import { CLUSTER_ENV, ids, readiness, startCluster, startNode } from '../helpers/cluster.js'
 import { metric } from '../helpers/http.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 
 t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly once, in order', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { redis, a, b } = await startCluster(t)
   const publisher = await TestClient.open(t, a.wsUrl, 'publisher')
   await publisher.join('storm')
   const subscribers = [await TestClient.open(t, b.wsUrl, 's1'), await TestClient.open(t, b.wsUrl, 's2'), await TestClient.open(t, b.wsUrl, 's3')]
@@ -56,9 +54,7 @@ t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly 
 })
 
 t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restarted: recovers with nothing acknowledged lost', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { redis, a, b } = await startCluster(t)
   const alice = await TestClient.open(t, a.wsUrl, 'alice')
   const bob = await TestClient.open(t, b.wsUrl, 'bob')
   await alice.join('outage')
@@ -93,9 +89,7 @@ t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restart
 })
 
 t.test('messages stored by another node while this node was cut off are delivered when it comes back', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { redis, a, b } = await startCluster(t)
   const reader = await TestClient.open(t, b.wsUrl, 'reader')
   await reader.join('gap')
   const writer = await TestClient.open(t, a.wsUrl, 'writer')

@@ -1,16 +1,13 @@
 // Cluster mode over a real redis-server: fan-out across nodes, one order for
 // everyone, resume on another node, cluster-wide history and idempotency.
 import t from 'tap'
-import { RedisServer } from '../helpers/redis-server.js'
 import { TEST_TOKEN, type RunningServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 import { broadcast } from '../helpers/http.js'
-import { ids, startNode } from '../helpers/cluster.js'
+import { ids, startCluster } from '../helpers/cluster.js'
 
 t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { a, b } = await startCluster(t)
   const alice = await TestClient.open(t, a.wsUrl, 'alice')
   const bob = await TestClient.open(t, b.wsUrl, 'bob')
   await alice.join('room1')
@@ -31,9 +28,7 @@ t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (
 })
 
 t.test('concurrent senders on both nodes: every member sees one identical order', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { a, b } = await startCluster(t)
   const senderA = await TestClient.open(t, a.wsUrl, 'sa')
   const senderB = await TestClient.open(t, b.wsUrl, 'sb')
   const readerA = await TestClient.open(t, a.wsUrl, 'ra')
@@ -55,9 +50,7 @@ t.test('concurrent senders on both nodes: every member sees one identical order'
 })
 
 t.test('disconnect from A, reconnect to B with since: exactly the missed messages', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { a, b } = await startCluster(t)
   const sender = await TestClient.open(t, b.wsUrl, 'sender')
   await sender.join('resume')
   const first = await TestClient.open(t, a.wsUrl, 'roamer')
@@ -81,9 +74,7 @@ t.test('disconnect from A, reconnect to B with since: exactly the missed message
 })
 
 t.test('history API and idempotency keys are cluster-wide', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { a, b } = await startCluster(t)
   const post = (server: RunningServer, text: string) => fetch(`${server.url}/rooms/ops/broadcast`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': 'deploy-42' },
