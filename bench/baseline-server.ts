@@ -1,25 +1,16 @@
 // The bench's yardstick: the same protocol subset as the service on `ws`
 // alone (welcome; join → joined; send → one message frame, built once,
 // written to every member), with no validation, history, presence or limits.
-// What the product costs beyond this is the price of its features.
-//
-// BASELINE_MODE picks how a broadcast is written:
-// - `prebuilt` (default, the issue's baseline): the WebSocket frame is built
-//   once by ws's own framer and written to each member's TCP stream, one
-//   write per delivery;
-// - `corked`: the same, plus the product's own write coalescing: a member's
-//   stream is corked at its first frame and uncorked in `setImmediate`, so
-//   the frames of one event-loop turn leave in one system call (a bare server
-//   with the product's I/O strategy, to price the features alone);
-// - `send`: plain `ws.send(buffer)` per member (ws frames and writes each one).
+// What the product costs beyond this is the price of its features. A
+// broadcast's WebSocket frame is built once by ws's own framer and written to
+// each member's TCP stream, one write per delivery (the `corked` and `send`
+// variants of earlier runs are retired: docs/performance.md keeps what they showed).
 import { createServer } from 'node:http'
 import WebSocket, { WebSocketServer } from 'ws'
 import { wsTextFrame } from './lib/ws-framer.js'
 
 /** The TCP stream under a ws WebSocket (a private field of ws, as the product uses it). */
 interface Stream {
-  cork (): void
-  uncork (): void
   write (data: Buffer): boolean
 }
 
@@ -28,8 +19,6 @@ interface Member {
   readonly stream: Stream
   readonly name: string
   readonly rooms: Set<Room>
-  /** Corked until this turn's check phase (`corked` mode). */
-  held: boolean
 }
 
 interface Room {
@@ -38,39 +27,18 @@ interface Room {
   seq: number
 }
 
-const MODES = ['prebuilt', 'corked', 'send'] as const
-const mode = MODES.find((m) => m === process.env.BASELINE_MODE) ?? 'prebuilt'
 const port = Number(process.env.PORT ?? 0)
 const host = process.env.HOST ?? '127.0.0.1'
-const TEXT_FRAME = { binary: false }
 const rooms = new Map<string, Room>()
 let connections = 0
 
-let held: Member[] = []
-function uncorkAll (): void {
-  const list = held
-  held = []
-  for (const member of list) {
-    member.held = false
-    member.stream.uncork()
-  }
-}
-
 /** A one-off frame (welcome, joined), written the way broadcasts are. */
 function sendJson (member: Member, value: unknown): void {
-  const payload = Buffer.from(JSON.stringify(value))
-  if (mode === 'send') member.socket.send(payload, TEXT_FRAME)
-  else writeFrame(member, wsTextFrame(payload))
+  writeFrame(member, wsTextFrame(Buffer.from(JSON.stringify(value))))
 }
 
 function writeFrame (member: Member, frame: Buffer): void {
   if (member.socket.readyState !== WebSocket.OPEN) return
-  if (mode === 'corked' && !member.held) {
-    if (held.length === 0) setImmediate(uncorkAll)
-    member.held = true
-    held.push(member)
-    member.stream.cork()
-  }
   member.stream.write(frame)
 }
 
@@ -91,7 +59,7 @@ wss.on('connection', (socket, request) => {
   const id = (connections++).toString(16)
   const name = new URL(request.url ?? '/', 'http://baseline').searchParams.get('name') ?? `guest-${id}`
   const stream = (socket as unknown as { _socket: Stream })._socket
-  const member: Member = { socket, stream, name, rooms: new Set(), held: false }
+  const member: Member = { socket, stream, name, rooms: new Set() }
   sendJson(member, { type: 'welcome', id, name, node: 'baseline' })
 
   socket.on('message', (data) => {
@@ -107,10 +75,6 @@ wss.on('connection', (socket, request) => {
       if (room === undefined || !member.rooms.has(room)) return
       room.seq++
       const message = Buffer.from(JSON.stringify({ type: 'message', room: room.name, id: String(room.seq), from: name, text: frame.text, ts: Date.now() }))
-      if (mode === 'send') {
-        for (const other of room.members) other.socket.send(message, TEXT_FRAME)
-        return
-      }
       const built = wsTextFrame(message)
       for (const other of room.members) writeFrame(other, built)
     } else if (frame.type === 'join') {

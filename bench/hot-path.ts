@@ -18,6 +18,7 @@ import { MemoryBroker } from '../lib/memory-broker.js'
 import { MemoryPresence } from '../lib/memory-presence.js'
 import { createStats } from '../lib/stats.js'
 import { WriteBatch } from '../lib/write-batch.js'
+import { integerOption, readCommandLine, refuse } from './lib/args.js'
 import { median } from './lib/stats.js'
 import { wsTextFrame } from './lib/ws-framer.js'
 
@@ -136,25 +137,23 @@ async function runBaseline (messages: number): Promise<{ cpuUs: number, bytes: n
 
 type Target = 'product' | 'baseline'
 
-function option (name: string, fallback: number, min: number, max: number): number {
-  const given = process.argv.find((arg) => arg.startsWith(`--${name}=`))
-  const value = given === undefined ? fallback : Number(given.slice(name.length + 3))
-  if (!Number.isInteger(value) || value < min || value > max) {
-    process.stderr.write(`--${name} must be an integer from ${min} to ${max}\n`)
-    process.exit(2)
-  }
-  return value
-}
-
-const target = process.argv.find((arg) => arg.startsWith('--target='))?.slice('--target='.length) as Target | undefined
-const messages = option('messages', 200_000, 1000, 10_000_000)
+const USAGE = 'usage: npm run bench:hot-path [-- --messages=N] [--reps=N]'
+const args = readCommandLine(process.argv.slice(2), {
+  messages: { type: 'string' },
+  reps: { type: 'string' },
+  /** Internal: the parent runs each target in a child of its own with this. */
+  target: { type: 'string' }
+}, USAGE)
+if (args.target !== undefined && args.target !== 'product' && args.target !== 'baseline') refuse('--target must be product or baseline', USAGE)
+const target = args.target as Target | undefined
+const messages = integerOption(args.messages, 'messages', 200_000, 1000, 10_000_000, USAGE)
 
 if (target !== undefined) {
   // A child: one measurement, printed as JSON for the parent.
   const result = target === 'product' ? await runProduct(messages) : await runBaseline(messages)
   process.stdout.write(JSON.stringify(result) + '\n')
 } else {
-  const reps = option('reps', 5, 1, 20)
+  const reps = integerOption(args.reps, 'reps', 5, 1, 20, USAGE)
   const self = fileURLToPath(import.meta.url)
   const figures: Record<Target, number[]> = { product: [], baseline: [] }
   for (let rep = 1; rep <= reps; rep++) {

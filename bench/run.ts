@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick --reps=N --only=a,c --baseline=prebuilt|corked|send --wait-quiet=S --profile --results=DIR --from=FILE]`:
+// `npm run bench [-- --quick --reps=N --only=a,c --wait-quiet=S --results=DIR --from=FILE]`:
 // the fan-out benchmark of the service against a bare `ws` baseline, measured
 // in the same run, product and baseline alternating. Prints a table, writes
 // bench/results/latest.json (and latest.md). See docs/performance.md.
@@ -8,19 +8,20 @@ import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { integerOption, readCommandLine } from './lib/args.js'
 import type { Job } from './lib/jobs.js'
 import { clockTicksPerSecond, coreTicks, describeMachine, hasTaskset, loadAverage, type Machine, openFileLimit } from './lib/proc.js'
 import { renderMarkdown, renderText, summarise, type Summary, TARGETS, type ScenarioRuns, type Target } from './lib/report.js'
 import { connectionsNeeded, scenarios, type Scenario } from './lib/scenarios.js'
-import { BASELINE_MODES, type BaselineMode, buildServers, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
+import { buildServers, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-/** Where results go; `--results=DIR` moves them (the bench's own test writes to a temporary directory). */
-let resultsDir = join(ROOT, 'bench', 'results')
 /** Descriptors a process needs beyond its sockets (modules, pipes, epoll…). */
 const SPARE_FILES = 256
 /** The whole run stops starting new work after this. */
 const RUN_BUDGET_MS = { quick: 3 * 60_000, full: 20 * 60_000 }
+
+const USAGE = 'usage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e,f] [--wait-quiet=SECONDS] [--results=DIR] [--from=results.json]'
 
 interface Options {
   quick: boolean
@@ -28,47 +29,37 @@ interface Options {
   only: Set<string> | undefined
   /** Longest wait, before each run, for the machine to go quiet (0: do not wait). */
   waitQuietSec: number
-  /** How the baseline writes a broadcast (see bench/baseline-server.ts). */
-  baseline: BaselineMode
-  /** Run the servers under `node --cpu-prof` (see bench/profile-top.ts). */
-  profile: boolean
+  /** Where results go (default bench/results; the bench's own test writes to a temporary directory). */
+  resultsDir: string
+  /** `--from=FILE`: print the tables of a saved run again instead of running. */
+  from: string | undefined
 }
 
-const BASELINE_DESCRIPTION: Record<BaselineMode, string> = {
-  prebuilt: 'ws, frame built once and written to each socket, one write per delivery',
-  corked: 'ws, frame built once and written to each socket, corked until the turn\'s check phase (the product\'s write coalescing)',
-  send: 'ws, ws.send(buffer) per member'
-}
+/** What the bare baseline is (bench/baseline-server.ts), for the report's header. */
+const BASELINE_DESCRIPTION = 'ws, frame built once and written to each socket, one write per delivery'
 
 /** A core busier than this (with our processes idle) means other work is running. */
 const QUIET_BUSY_PCT = 30
 
-function parseArgs (argv: string[]): Options {
-  const options: Options = { quick: false, reps: 2, only: undefined, waitQuietSec: 0, baseline: 'prebuilt', profile: false }
-  let repsGiven = false
-  for (const arg of argv) {
-    if (arg === '--quick') {
-      options.quick = true
-    } else if (arg === '--profile') {
-      options.profile = true
-    } else if (arg.startsWith('--results=') && arg.length > '--results='.length) {
-      resultsDir = resolve(arg.slice('--results='.length))
-    } else if (arg.startsWith('--reps=')) {
-      options.reps = Math.max(1, Math.min(9, Number(arg.slice('--reps='.length)) || 1))
-      repsGiven = true
-    } else if (arg.startsWith('--wait-quiet=')) {
-      options.waitQuietSec = Math.max(0, Math.min(600, Number(arg.slice('--wait-quiet='.length)) || 0))
-    } else if (arg.startsWith('--baseline=') && BASELINE_MODES.some((mode) => `--baseline=${mode}` === arg)) {
-      options.baseline = arg.slice('--baseline='.length) as BaselineMode
-    } else if (arg.startsWith('--only=')) {
-      options.only = new Set(arg.slice('--only='.length).split(',').map((id) => id.trim()))
-    } else {
-      process.stderr.write(`unknown argument ${arg}\nusage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e,f] [--baseline=prebuilt|corked|send] [--wait-quiet=SECONDS] [--profile] [--results=DIR] [--from=results.json]\n`)
-      process.exit(2)
-    }
+function readOptions (argv: string[]): Options {
+  const values = readCommandLine(argv, {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    only: { type: 'string' },
+    'wait-quiet': { type: 'string' },
+    results: { type: 'string' },
+    from: { type: 'string' }
+  }, USAGE)
+  const quick = values.quick === true
+  return {
+    quick,
+    // A smoke test runs each target once unless told otherwise.
+    reps: integerOption(values.reps, 'reps', quick ? 1 : 2, 1, 9, USAGE),
+    only: values.only === undefined ? undefined : new Set(values.only.split(',').map((id) => id.trim())),
+    waitQuietSec: integerOption(values['wait-quiet'], 'wait-quiet', 0, 0, 600, USAGE),
+    resultsDir: values.results === undefined || values.results === '' ? join(ROOT, 'bench', 'results') : resolve(values.results),
+    from: values.from
   }
-  if (options.quick && !repsGiven) options.reps = 1
-  return options
 }
 
 function log (message: string): void {
@@ -131,7 +122,7 @@ class ServerPool {
   private readonly cache = new Map<string, Servers>()
   private redis: RedisProcess | undefined
 
-  constructor (private readonly placement: Placement, private readonly reuse: boolean, private readonly baselineMode: BaselineMode) {}
+  constructor (private readonly placement: Placement, private readonly reuse: boolean) {}
 
   async acquire (target: Target, cluster: boolean): Promise<Servers> {
     const key = target === 'product' && cluster ? 'cluster' : target
@@ -148,10 +139,7 @@ class ServerPool {
     } else if (key === 'product') {
       servers = { nodes: [await startProduct(ROOT, this.placement)], extraPids: {} }
     } else {
-      servers = { nodes: [await startBaseline(ROOT, this.placement, this.baselineMode)], extraPids: {} }
-    }
-    if (this.placement.profileDir !== undefined) {
-      log(`CPU profiles in ${this.placement.profileDir}: ${servers.nodes.map((node) => `${node.label} is pid ${node.pid}`).join(', ')}`)
+      servers = { nodes: [await startBaseline(ROOT, this.placement)], extraPids: {} }
     }
     if (this.reuse) this.cache.set(key, servers)
     return servers
@@ -201,12 +189,11 @@ function gitRevision (): string {
 }
 
 async function main (): Promise<void> {
-  const from = process.argv.find((arg) => arg.startsWith('--from='))
-  if (from !== undefined) {
-    republish(from.slice('--from='.length))
+  const options = readOptions(process.argv.slice(2))
+  if (options.from !== undefined) {
+    republish(options.from, options.resultsDir)
     return
   }
-  const options = parseArgs(process.argv.slice(2))
   const started = Date.now()
   const budgetEnds = started + (options.quick ? RUN_BUDGET_MS.quick : RUN_BUDGET_MS.full)
   const selected = scenarios(options.quick).filter((scenario) => options.only === undefined || options.only.has(scenario.id))
@@ -226,16 +213,15 @@ async function main (): Promise<void> {
     }
     if (Math.min(limit.hard, 65536) < needed) fileNotes.push(`ulimit -n hard limit ${limit.hard} is below the ${needed} descriptors a process needs: connections will fail`)
   }
-  const profileDir = options.profile ? join(resultsDir, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined
-  const placement: Placement = { serverCore: pin ? 0 : undefined, generatorCore: pin ? 1 : undefined, fileLimit, profileDir }
+  const placement: Placement = { serverCore: pin ? 0 : undefined, generatorCore: pin ? 1 : undefined, fileLimit }
   if (pin) spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
-  log(`${options.quick ? 'quick' : 'full'} run (baseline: ${options.baseline}): scenarios ${selected.map((s) => s.id).join(',')}, ${options.reps} run(s) per target; ${pin ? 'servers on core 0, generator on core 1' : 'no pinning (taskset missing or one core)'}; ulimit -n ${limit.soft}/${limit.hard}`)
+  log(`${options.quick ? 'quick' : 'full'} run: scenarios ${selected.map((s) => s.id).join(',')}, ${options.reps} run(s) per target; ${pin ? 'servers on core 0, generator on core 1' : 'no pinning (taskset missing or one core)'}; ulimit -n ${limit.soft}/${limit.hard}`)
   for (const note of fileNotes) log(note)
 
   log('compiling the servers (tsc -p tsconfig.bench.json)')
   buildServers(ROOT)
   const generator = new Generator(ROOT, placement)
-  const pool = new ServerPool(placement, options.quick, options.baseline)
+  const pool = new ServerPool(placement, options.quick)
   const all: ScenarioRuns[] = []
   let outOfTime = false
   const quietness: number[] = []
@@ -292,11 +278,11 @@ async function main (): Promise<void> {
     pinning: pin ? { server: 'taskset -c 0', generator: 'taskset -c 1' } : 'none',
     openFiles: { soft: limit.soft, hard: limit.hard, neededPerProcess: needed, notes: fileNotes },
     productEnv: PRODUCT_ENV,
-    baseline: { mode: options.baseline, description: BASELINE_DESCRIPTION[options.baseline] },
+    baseline: { description: BASELINE_DESCRIPTION },
     waitQuiet: options.waitQuietSec > 0 ? { maxWaitSec: options.waitQuietSec, busiestCorePctBeforeRuns: quietness.map((v) => Math.round(v)) } : 'off',
     outOfTime
   }
-  const summary = publish(meta, all)
+  const summary = publish(meta, all, options.resultsDir)
   if (summary.errors.length > 0 || outOfTime) process.exitCode = 1
 }
 
@@ -314,7 +300,8 @@ interface RunMeta {
   pinning: unknown
   openFiles: unknown
   productEnv: Record<string, string>
-  baseline: { mode: BaselineMode, description: string }
+  /** Runs saved before the baseline modes were retired also have `mode`. */
+  baseline: { mode?: string, description: string }
   waitQuiet: unknown
   outOfTime: boolean
 }
@@ -325,8 +312,8 @@ interface RunMeta {
  * `--only` (a smoke test or a partial run must not overwrite the figures of
  * the last full run).
  */
-function publish (meta: RunMeta, all: ScenarioRuns[]): Summary {
-  const summary = summarise(all, { baselineCoalesces: meta.baseline.mode !== 'prebuilt' && meta.baseline.mode !== 'send' })
+function publish (meta: RunMeta, all: ScenarioRuns[], resultsDir: string): Summary {
+  const summary = summarise(all)
   // A smoke test's windows are too short to judge anything by.
   if (meta.quick) for (const check of summary.targets) check.pass = null
   const titles = new Map(all.map(({ scenario }) => [scenario.id, scenario.title]))
@@ -344,9 +331,9 @@ function publish (meta: RunMeta, all: ScenarioRuns[]): Summary {
 }
 
 /** `--from=FILE`: the tables of a saved run again (after a change to the report), without running anything. */
-function republish (file: string): void {
+function republish (file: string, resultsDir: string): void {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as { meta: RunMeta, scenarios: ScenarioRuns[] }
-  publish(saved.meta, saved.scenarios)
+  publish(saved.meta, saved.scenarios, resultsDir)
 }
 
 process.on('exit', killAllChildren)

@@ -140,12 +140,7 @@ function aggregateSteps (steps: StepResult[]): StepAggregate | undefined {
 const ratio = (product: number | undefined, baseline: number | undefined) =>
   product === undefined || baseline === undefined || baseline === 0 ? Number.NaN : product / baseline
 
-export interface SummaryOptions {
-  /** The baseline coalesces its writes too (`--baseline=corked`): nothing to beat by coalescing. */
-  baselineCoalesces: boolean
-}
-
-export function summarise (all: ScenarioRuns[], options: SummaryOptions): Summary {
+export function summarise (all: ScenarioRuns[]): Summary {
   const summary: Summary = { steps: [], memory: undefined, joinStorm: undefined, errors: [], runNotes: [], targets: [] }
   for (const { scenario, runs } of all) {
     for (const target of TARGETS) {
@@ -206,8 +201,7 @@ export function summarise (all: ScenarioRuns[], options: SummaryOptions): Summar
   summary.targets = checkTargets(
     summary,
     new Set(fanouts.filter((s) => s.cluster).map((s) => s.id)),
-    new Set(fanouts.filter((s) => s.subscribersInEveryRoom).map((s) => s.id)),
-    options
+    new Set(fanouts.filter((s) => s.subscribersInEveryRoom).map((s) => s.id))
   )
   return summary
 }
@@ -248,12 +242,9 @@ export const HIGH_PER_CONNECTION_RATE = 1000
  * per-connection rates, coalescing their frames must bring CPU per delivery
  * below the baseline's, with p99 no worse.
  */
-function beyondTarget (steps: StepSummary[], options: SummaryOptions): TargetCheck {
+function beyondTarget (steps: StepSummary[]): TargetCheck {
   const target = 'Beyond the baseline: clients in many busy rooms'
   const limit = `CPU < 1x baseline, p99 <= baseline, at >= ${HIGH_PER_CONNECTION_RATE} msg/s per client`
-  if (options.baselineCoalesces) {
-    return { target, limit, measured: 'n/a: this baseline coalesces its writes too', pass: null, detail: '' }
-  }
   // Every client of these scenarios is in every room: it gets the step's whole rate.
   const high = steps.filter((step) => step.rate >= HIGH_PER_CONNECTION_RATE)
   const low = steps.filter((step) => step.rate < HIGH_PER_CONNECTION_RATE).map((step) => `${step.scenario}@${step.rate} (CPU ${fmt(step.ratio.cpuPerDelivery)}x, p99 ${fmt(step.product?.p99Ms)} vs ${fmt(step.baseline?.p99Ms)} ms)`)
@@ -273,14 +264,14 @@ function beyondTarget (steps: StepSummary[], options: SummaryOptions): TargetChe
   }
 }
 
-function checkTargets (summary: Summary, clusterScenarios: Set<string>, manyRoomScenarios: Set<string>, options: SummaryOptions): TargetCheck[] {
+function checkTargets (summary: Summary, clusterScenarios: Set<string>, manyRoomScenarios: Set<string>): TargetCheck[] {
   const checks: TargetCheck[] = []
   const single = summary.steps.filter((step) => !clusterScenarios.has(step.scenario))
   const cluster = summary.steps.filter((step) => clusterScenarios.has(step.scenario))
   if (single.length > 0) checks.push(cpuTarget(single, 'CPU per delivery, single node', 1.15))
   if (cluster.length > 0) checks.push(cpuTarget(cluster, 'CPU per delivery, cluster (2 nodes, vs 1 baseline node)', 1.25))
   const manyRooms = summary.steps.filter((step) => manyRoomScenarios.has(step.scenario))
-  if (manyRooms.length > 0) checks.push(beyondTarget(manyRooms, options))
+  if (manyRooms.length > 0) checks.push(beyondTarget(manyRooms))
   if (summary.memory) {
     const { product, baseline, ratio: r } = summary.memory
     checks.push({

@@ -4,17 +4,15 @@
 // pid, and waited for with a deadline.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { freePort } from '../../test/helpers/free-port.js'
 import type { GeneratorReply, Job, JobResult } from './jobs.js'
 
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 5_000
-/** A profiled server gets this long after SIGTERM to drain and write its profile. */
-const GENTLE_STOP_TIMEOUT_MS = 20_000
 /** Kept from a child's output, to explain a failure. */
 const OUTPUT_TAIL_CHARS = 4000
 
@@ -42,8 +40,6 @@ export interface Placement {
   generatorCore: number | undefined
   /** Open-files limit to ask for in children (ulimit -n), when above the current soft limit. */
   fileLimit: number | undefined
-  /** Write a V8 CPU profile of every server process here (`--profile`); undefined: no profiling. */
-  profileDir: string | undefined
 }
 
 /** Live children, killed by pid if the bench stops early. */
@@ -63,17 +59,11 @@ function command (placement: Placement, core: number | undefined, file: string, 
   return [argv[0] as string, argv.slice(1)]
 }
 
-/** Node's arguments for a server: a CPU profile when asked for (written when the process exits). */
-function profileArgs (placement: Placement): string[] {
-  return placement.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${placement.profileDir}`]
-}
-
 export class Child {
   output = ''
   readonly exited: Promise<void>
 
-  /** `gentle`: stopped with SIGTERM first, so a profiled process writes its profile. */
-  constructor (readonly label: string, readonly proc: ChildProcess, readonly port: number, private readonly gentle = false) {
+  constructor (readonly label: string, readonly proc: ChildProcess, readonly port: number) {
     children.add(proc)
     const keep = (chunk: Buffer) => { this.output = (this.output + chunk.toString()).slice(-OUTPUT_TAIL_CHARS) }
     proc.stdout?.on('data', keep)
@@ -96,32 +86,11 @@ export class Child {
     return `ws://127.0.0.1:${this.port}/ws`
   }
 
-  /** SIGKILL by pid (SIGTERM first, bounded, when gentle), then waits (bounded) for the exit. */
+  /** SIGKILL by pid, then waits (bounded) for the exit. */
   async stop (): Promise<void> {
-    if (this.gentle && this.running) {
-      this.proc.kill('SIGTERM')
-      await Promise.race([this.exited, sleep(GENTLE_STOP_TIMEOUT_MS)])
-    }
     if (this.running) this.proc.kill('SIGKILL')
     await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)])
   }
-}
-
-/** A free TCP port on loopback, never Redis's usual 6379. */
-export async function freePort (): Promise<number> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer()
-      server.once('error', reject)
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address()
-        const found = typeof address === 'object' && address !== null ? address.port : 0
-        server.close(() => resolve(found))
-      })
-    })
-    if (port !== 6379 && port !== 0) return port
-  }
-  throw new Error('no free port found')
 }
 
 async function waitForHttp (child: Child, path: string): Promise<void> {
@@ -167,21 +136,18 @@ export async function startProduct (root: string, placement: Placement, options:
     ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     ...(options.nodeId === undefined ? {} : { NODE_ID: options.nodeId })
   })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), join(BUILD_DIR, 'server.js')])
-  const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [join(BUILD_DIR, 'server.js')])
+  const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
   // A cluster node is ready once its probe came back through Redis.
   await waitForHttp(child, options.redisUrl === undefined ? '/health/live' : '/health/ready')
   return child
 }
 
-export const BASELINE_MODES = ['prebuilt', 'corked', 'send'] as const
-export type BaselineMode = typeof BASELINE_MODES[number]
-
-export async function startBaseline (root: string, placement: Placement, mode: BaselineMode): Promise<Child> {
+export async function startBaseline (root: string, placement: Placement): Promise<Child> {
   const port = await freePort()
-  const env = cleanEnv({ HOST: '127.0.0.1', PORT: String(port), BASELINE_MODE: mode })
-  const [file, args] = command(placement, placement.serverCore, process.execPath, [...profileArgs(placement), join(BUILD_DIR, 'bench', 'baseline-server.js')])
-  const child = new Child('baseline', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port, placement.profileDir !== undefined)
+  const env = cleanEnv({ HOST: '127.0.0.1', PORT: String(port) })
+  const [file, args] = command(placement, placement.serverCore, process.execPath, [join(BUILD_DIR, 'bench', 'baseline-server.js')])
+  const child = new Child('baseline', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
   await waitForHttp(child, '/health/live')
   return child
 }

@@ -6,17 +6,9 @@ import WebSocket from 'ws'
 import { ChatClient, ChatError } from '../../public/chat-client.js'
 import type { ChatClientEventName, ChatClientEvents, ChatClientOptions, MessageFrame, SocketLike } from '../../public/chat-client.js'
 import { startServer } from '../helpers/server.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 
 const TIMEOUT_MS = 5000
-
-/** Polls `predicate` until it holds; fails after `timeoutMs`. */
-async function waitFor (predicate: () => boolean, what: string, timeoutMs = TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 /** The next `type` event of `client` that matches; fails after `timeoutMs`. */
 function nextEvent<K extends ChatClientEventName> (
@@ -215,7 +207,7 @@ t.test('real server', async (t) => {
     const pending = client.send('client.close', 'maybe')
     client.close()
     await t.rejects(pending, { code: 'disconnected' })
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     t.same(states, ['closed'], 'no reconnect after close()')
   })
 })
@@ -330,7 +322,7 @@ t.test('scripted socket', async (t) => {
     ScriptedSocket.last.drop(1008, 'rate limit abuse')
     t.same(client.state, { state: 'closed', code: 1008, reason: 'rate limit abuse' })
     await t.rejects(joining, { code: 'disconnected' })
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await sleep(20)
     t.equal(ScriptedSocket.all.length, 1, 'no reconnect')
   })
 

@@ -2,7 +2,8 @@
 // Security-Policy forbidding inline script, which Chromium enforces.
 import t from 'tap'
 import { BrowserSession, openChatAs } from '../helpers/browser.js'
-import { broadcast, waitFor } from '../helpers/http.js'
+import { broadcast } from '../helpers/http.js'
+import { waitFor } from '../helpers/wait.js'
 import { startServer } from '../helpers/server.js'
 
 t.test('an HTTP broadcast appears on the page', async (t) => {

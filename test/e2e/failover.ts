@@ -6,8 +6,10 @@
 // show "reconnecting", land on the other node and show what was broadcast
 // meanwhile exactly once.
 import type { Test } from 'tap'
-import { BrowserSession, SwitchProxy } from '../helpers/browser.js'
-import { broadcast, waitFor } from '../helpers/http.js'
+import { BrowserSession } from '../helpers/browser.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { broadcast } from '../helpers/http.js'
+import { waitFor } from '../helpers/wait.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
@@ -30,7 +32,7 @@ export async function failover (t: Test, signal: 'SIGKILL' | 'SIGTERM'): Promise
   // One after the other: on a busy machine two cold starts at once can outlast NodeProcess's start timeout.
   const a = await startNode(t, redis, 'node-a')
   const b = await startNode(t, redis, 'node-b')
-  const proxy = await SwitchProxy.start(t, a.port)
+  const proxy = await TcpProxy.start(t, a.port)
 
   const browser = await BrowserSession.launch(t)
   const page = await browser.open(proxy.url)

@@ -4,13 +4,12 @@
 // violations, and a loopback TCP proxy whose target can be switched (so a page
 // keeps one origin while the node behind it changes).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
 import type { Test } from 'tap'
-import { waitFor } from './http.js'
+import { waitFor } from './wait.js'
 
 export const CHROMIUM_PATH = '/usr/bin/chromium'
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -310,76 +309,6 @@ export class ChatPage {
 export function pngSize (png: Buffer): { width: number, height: number } {
   if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG')
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) }
-}
-
-/**
- * A TCP proxy on 127.0.0.1 that forwards each new connection to the port in
- * `target` (or drops it at once while `target` is undefined, like a load
- * balancer with no healthy backend). Open connections stay on the backend they
- * were made to. Closed in teardown.
- */
-export class SwitchProxy {
-  target: number | undefined
-  /** Connections forwarded so far, by backend port. */
-  readonly forwarded = new Map<number, number>()
-  private readonly open = new Map<Socket, number>()
-
-  private constructor (private readonly server: Server, readonly port: number) {}
-
-  get url (): string {
-    return `http://127.0.0.1:${this.port}`
-  }
-
-  /** Connections open right now to the backend `port`. */
-  openTo (port: number): number {
-    let count = 0
-    for (const backend of this.open.values()) if (backend === port) count++
-    return count
-  }
-
-  static async start (t: Test, target: number | undefined): Promise<SwitchProxy> {
-    const server = createServer()
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(0, '127.0.0.1', () => resolve())
-    })
-    const address = server.address()
-    if (address === null || typeof address === 'string') throw new Error('proxy has no TCP address')
-    const proxy = new SwitchProxy(server, address.port)
-    proxy.target = target
-    server.on('connection', (client) => proxy.accept(client))
-    t.teardown(() => proxy.close())
-    return proxy
-  }
-
-  private accept (client: Socket): void {
-    const port = this.target
-    if (port === undefined) {
-      client.destroy()
-      return
-    }
-    this.forwarded.set(port, (this.forwarded.get(port) ?? 0) + 1)
-    const upstream = createConnection({ host: '127.0.0.1', port })
-    this.open.set(client, port)
-    const end = () => {
-      this.open.delete(client)
-      client.destroy()
-      upstream.destroy()
-    }
-    client.on('error', end)
-    upstream.on('error', end)
-    client.on('close', end)
-    upstream.on('close', end)
-    client.pipe(upstream)
-    upstream.pipe(client)
-  }
-
-  close (): Promise<void> {
-    this.target = undefined
-    for (const socket of this.open.keys()) socket.destroy()
-    this.open.clear()
-    return new Promise((resolve) => this.server.close(() => resolve()))
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 // Fakes for the unit tests of lib/: a hub Member that records what it is sent,
-// and a way to let the hub's pending promise callbacks run.
+// and a way to let the hub's pending promise callbacks run (polls and sleeps
+// are in wait.ts).
 import { encodeError, type ErrorCode } from '../../lib/frames.js'
 import type { Member } from '../../lib/hub.js'
 import { textFrame } from '../../lib/ws-frame.js'
@@ -52,17 +53,4 @@ export class FakeMember implements Member {
 /** Lets every promise callback already queued run (the memory broker answers at once). */
 export function settle (): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
-}
-
-/** Polls `check` until it holds; throws after `timeoutMs`. */
-export async function eventually (check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-export function delay (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -1,5 +1,5 @@
-// HTTP helpers for the integration tests: the broadcast API, Prometheus
-// metrics read over the wire, and a bounded polling wait.
+// HTTP helpers for the integration tests: the broadcast API and Prometheus
+// metrics read over the wire.
 import { TEST_TOKEN } from './server.js'
 
 export interface BroadcastReply {
@@ -40,17 +40,4 @@ export async function metric (baseUrl: string, name: string, labels: Record<stri
     if (wanted.every(([key, value]) => found[key] === value)) return Number(match[3])
   }
   return undefined
-}
-
-/** Polls `check` every `intervalMs` until it returns true; throws after `timeoutMs`. */
-export async function waitFor (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000, intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
-
-export function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -5,10 +5,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './free-port.js'
+import { sleep } from './wait.js'
 import { TEST_TOKEN } from './server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const START_TIMEOUT_MS = 30_000
+/** How often a starting server is asked whether it is up. */
+const PROBE_INTERVAL_MS = 50
 
 export class NodeProcess {
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
@@ -47,7 +50,7 @@ export class NodeProcess {
         if (response.status === 200) return node
       } catch {}
       if (Date.now() > deadline) throw new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${node.output}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await sleep(PROBE_INTERVAL_MS)
     }
   }
 

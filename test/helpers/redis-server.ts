@@ -9,8 +9,10 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { freePort } from './free-port.js'
+import { sleep } from './wait.js'
 
 const START_TIMEOUT_MS = 10_000
+const PROBE_INTERVAL_MS = 50
 
 export class RedisServer {
   private child: ChildProcess | undefined
@@ -54,7 +56,7 @@ export class RedisServer {
       } catch {
         probe.disconnect()
         if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
+        await sleep(PROBE_INTERVAL_MS)
       }
     }
   }

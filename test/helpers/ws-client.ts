@@ -1,5 +1,7 @@
-// A test WebSocket client over a real socket: records every frame and close,
-// and waits for them with a bounded timeout.
+// The test WebSocket client over a real socket: records every frame and close,
+// and waits for them with a bounded timeout. `TestClient.open` is the usual
+// start: connect, wait for `welcome`, torn down with the test.
+import type { Test } from 'tap'
 import WebSocket from 'ws'
 
 export interface Frame {
@@ -33,6 +35,17 @@ export class TestClient {
       })
     })
     socket.on('error', () => {})
+  }
+
+  /**
+   * Connects to `wsUrl` as `name`, waits for `welcome`, and terminates the
+   * connection in the test's teardown (no closing handshake to wait for).
+   */
+  static async open (t: Test, wsUrl: string, name?: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    const client = await TestClient.connect(name === undefined ? wsUrl : `${wsUrl}?name=${encodeURIComponent(name)}`, options)
+    t.teardown(() => client.socket.terminate())
+    await client.next((frame) => frame.type === 'welcome', 'welcome')
+    return client
   }
 
   /** Opens a connection; rejects with the HTTP status if the upgrade is refused. */

@@ -8,16 +8,15 @@ import { TEST_TOKEN } from '../helpers/server.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TestClient } from '../helpers/ws-client.js'
-import { CLUSTER_ENV, client, ids, readiness, startNode } from '../helpers/cluster.js'
-import { metric, sleep, waitFor } from '../helpers/http.js'
+import { CLUSTER_ENV, ids, readiness, startCluster, startNode } from '../helpers/cluster.js'
+import { metric } from '../helpers/http.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 
 t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly once, in order', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const publisher = await client(t, a.wsUrl, 'publisher')
+  const { redis, a, b } = await startCluster(t)
+  const publisher = await TestClient.open(t, a.wsUrl, 'publisher')
   await publisher.join('storm')
-  const subscribers = [await client(t, b.wsUrl, 's1'), await client(t, b.wsUrl, 's2'), await client(t, b.wsUrl, 's3')]
+  const subscribers = [await TestClient.open(t, b.wsUrl, 's1'), await TestClient.open(t, b.wsUrl, 's2'), await TestClient.open(t, b.wsUrl, 's3')]
   for (const s of subscribers) await s.join('storm')
 
   const TOTAL = 500
@@ -55,11 +54,9 @@ t.test('subscriber connections killed every 300 ms: 500 messages arrive exactly 
 })
 
 t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restarted: recovers with nothing acknowledged lost', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const alice = await client(t, a.wsUrl, 'alice')
-  const bob = await client(t, b.wsUrl, 'bob')
+  const { redis, a, b } = await startCluster(t)
+  const alice = await TestClient.open(t, a.wsUrl, 'alice')
+  const bob = await TestClient.open(t, b.wsUrl, 'bob')
   await alice.join('outage')
   await bob.join('outage')
   alice.send({ type: 'send', room: 'outage', text: 'before', ref: 'before' })
@@ -92,12 +89,10 @@ t.test('Redis stopped: 503 readiness, unavailable sends, 503 broadcasts; restart
 })
 
 t.test('messages stored by another node while this node was cut off are delivered when it comes back', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const reader = await client(t, b.wsUrl, 'reader')
+  const { redis, a, b } = await startCluster(t)
+  const reader = await TestClient.open(t, b.wsUrl, 'reader')
   await reader.join('gap')
-  const writer = await client(t, a.wsUrl, 'writer')
+  const writer = await TestClient.open(t, a.wsUrl, 'writer')
   await writer.join('gap')
   // Cut only B's subscription; A keeps storing and publishing.
   const clients = String(await redis.command('CLIENT', 'LIST', 'TYPE', 'pubsub'))
@@ -117,7 +112,7 @@ t.test('messages stored by another node while this node was cut off are delivere
 t.test('a frozen Redis turns readiness 503 (probe stale) and recovery follows when it thaws', async (t) => {
   const redis = await RedisServer.start(t)
   const a = await startNode(t, redis, 'a')
-  const alice = await client(t, a.wsUrl, 'alice')
+  const alice = await TestClient.open(t, a.wsUrl, 'alice')
   await alice.join('frozen')
   redis.freeze(true)
   t.teardown(() => redis.freeze(false))
@@ -137,9 +132,9 @@ t.test('SIGKILL of a node: its members vanish from members on the other node wit
   const env = { ...CLUSTER_ENV, REDIS_URL: redis.url, PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) }
   const doomed = await NodeProcess.start(t, { ...env, NODE_ID: 'doomed' })
   const survivor = await NodeProcess.start(t, { ...env, NODE_ID: 'survivor' })
-  const ghost = await client(t, doomed.wsUrl, 'ghost')
+  const ghost = await TestClient.open(t, doomed.wsUrl, 'ghost')
   await ghost.join('lobby')
-  const watcher = await client(t, survivor.wsUrl, 'watcher')
+  const watcher = await TestClient.open(t, survivor.wsUrl, 'watcher')
   const joined = await watcher.join('lobby')
   t.same([...(joined.members as string[])].sort(), ['ghost', 'watcher'])
 
@@ -167,9 +162,9 @@ t.test('a subscription that goes silent while its socket stays open is dropped, 
   // Node a reaches Redis through the proxy, so its subscription can be silenced.
   const a = await startNode(t, { url: `redis://127.0.0.1:${proxy.port}` }, 'a')
   const b = await startNode(t, redis, 'b')
-  const reader = await client(t, a.wsUrl, 'reader')
+  const reader = await TestClient.open(t, a.wsUrl, 'reader')
   await reader.join('silent')
-  const writer = await client(t, b.wsUrl, 'writer')
+  const writer = await TestClient.open(t, b.wsUrl, 'writer')
   await writer.join('silent')
 
   t.equal(proxy.blackHole('chat:a:subscriber'), 1, 'silenced the subscriber connection of node a')

@@ -1,18 +1,15 @@
 // Cluster mode over a real redis-server: fan-out across nodes, one order for
 // everyone, resume on another node, cluster-wide history and idempotency.
 import t from 'tap'
-import { RedisServer } from '../helpers/redis-server.js'
 import { TEST_TOKEN, type RunningServer } from '../helpers/server.js'
-import type { Frame } from '../helpers/ws-client.js'
+import { TestClient, type Frame } from '../helpers/ws-client.js'
 import { broadcast } from '../helpers/http.js'
-import { client, ids, startNode } from '../helpers/cluster.js'
+import { ids, startCluster } from '../helpers/cluster.js'
 
 t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const alice = await client(t, a.wsUrl, 'alice')
-  const bob = await client(t, b.wsUrl, 'bob')
+  const { a, b } = await startCluster(t)
+  const alice = await TestClient.open(t, a.wsUrl, 'alice')
+  const bob = await TestClient.open(t, b.wsUrl, 'bob')
   await alice.join('room1')
   const joined = await bob.join('room1')
   t.same([...(joined.members as string[])].sort(), ['alice', 'bob'], 'members span both nodes')
@@ -31,13 +28,11 @@ t.test('a message sent on A reaches B once; a broadcast on B reaches A', async (
 })
 
 t.test('concurrent senders on both nodes: every member sees one identical order', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const senderA = await client(t, a.wsUrl, 'sa')
-  const senderB = await client(t, b.wsUrl, 'sb')
-  const readerA = await client(t, a.wsUrl, 'ra')
-  const readerB = await client(t, b.wsUrl, 'rb')
+  const { a, b } = await startCluster(t)
+  const senderA = await TestClient.open(t, a.wsUrl, 'sa')
+  const senderB = await TestClient.open(t, b.wsUrl, 'sb')
+  const readerA = await TestClient.open(t, a.wsUrl, 'ra')
+  const readerB = await TestClient.open(t, b.wsUrl, 'rb')
   for (const c of [senderA, senderB, readerA, readerB]) await c.join('busy')
   const PER_SENDER = 100
   for (let i = 0; i < PER_SENDER; i++) {
@@ -55,12 +50,10 @@ t.test('concurrent senders on both nodes: every member sees one identical order'
 })
 
 t.test('disconnect from A, reconnect to B with since: exactly the missed messages', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
-  const sender = await client(t, b.wsUrl, 'sender')
+  const { a, b } = await startCluster(t)
+  const sender = await TestClient.open(t, b.wsUrl, 'sender')
   await sender.join('resume')
-  const first = await client(t, a.wsUrl, 'roamer')
+  const first = await TestClient.open(t, a.wsUrl, 'roamer')
   await first.join('resume')
   for (let i = 0; i < 5; i++) await broadcast(a.url, 'resume', `before ${i}`)
   await first.until((frames) => frames.filter((f) => f.type === 'message').length === 5, 'five messages')
@@ -73,7 +66,7 @@ t.test('disconnect from A, reconnect to B with since: exactly the missed message
     sender.send({ type: 'send', room: 'resume', text: `missed ${i}`, ref: `m${i}` })
     missed.push((await sender.next((f) => f.type === 'ack' && f.ref === `m${i}`, `ack m${i}`)).id as string)
   }
-  const again = await client(t, b.wsUrl, 'roamer')
+  const again = await TestClient.open(t, b.wsUrl, 'roamer')
   const joined = await again.join('resume', since)
   t.equal(joined.recovered, true)
   await again.until((frames) => frames.filter((f) => f.type === 'message').length >= 20, 'the missed messages')
@@ -81,9 +74,7 @@ t.test('disconnect from A, reconnect to B with since: exactly the missed message
 })
 
 t.test('history API and idempotency keys are cluster-wide', async (t) => {
-  const redis = await RedisServer.start(t)
-  const a = await startNode(t, redis, 'a')
-  const b = await startNode(t, redis, 'b')
+  const { a, b } = await startCluster(t)
   const post = (server: RunningServer, text: string) => fetch(`${server.url}/rooms/ops/broadcast`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': 'deploy-42' },

@@ -2,7 +2,8 @@
 // off a peer that has not answered by the next tick; a peer that answers stays.
 import t from 'tap'
 import WebSocket from 'ws'
-import { metric, sleep, waitFor } from '../helpers/http.js'
+import { metric } from '../helpers/http.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
 

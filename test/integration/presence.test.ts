@@ -1,16 +1,9 @@
 // Presence over real sockets (PROTOCOL §3, §5): who is told of joins and
 // leaves, never of their own join, and how a window's changes are gathered.
-import t, { type Test } from 'tap'
-import { sleep } from '../helpers/http.js'
-import { startServer, type RunningServer } from '../helpers/server.js'
+import t from 'tap'
+import { sleep } from '../helpers/wait.js'
+import { startServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
-
-async function connect (t: Test, server: RunningServer, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(`${server.wsUrl}?name=${name}`)
-  t.teardown(() => client.close())
-  await client.next((f) => f.type === 'welcome', 'welcome')
-  return client
-}
 
 function presence (client: TestClient, room: string): Frame[] {
   return client.frames.filter((f) => f.type === 'presence' && f.room === room)
@@ -22,9 +15,9 @@ function mentions (frame: Frame, name: string): boolean {
 
 t.test('join, leave and disconnect are told to the others, never to oneself', async (t) => {
   const server = await startServer(t, { PRESENCE_BATCH_MS: '50' })
-  const alice = await connect(t, server, 'alice')
-  const bob = await connect(t, server, 'bob')
-  const carol = await connect(t, server, 'carol')
+  const alice = await TestClient.open(t, server.wsUrl, 'alice')
+  const bob = await TestClient.open(t, server.wsUrl, 'bob')
+  const carol = await TestClient.open(t, server.wsUrl, 'carol')
 
   const aliceJoined = await alice.join('room')
   t.same(aliceJoined.members, ['alice'], 'members include the joining client')
@@ -61,12 +54,12 @@ t.test('join, leave and disconnect are told to the others, never to oneself', as
 t.test('many joins within PRESENCE_BATCH_MS arrive as one frame', async (t) => {
   const BATCH_MS = 400
   const server = await startServer(t, { PRESENCE_BATCH_MS: String(BATCH_MS) })
-  const watcher = await connect(t, server, 'watcher')
+  const watcher = await TestClient.open(t, server.wsUrl, 'watcher')
   await watcher.join('room')
   await sleep(BATCH_MS + 100) // the watcher's own window is over
 
   const names = ['j1', 'j2', 'j3', 'j4', 'j5', 'j6', 'j7', 'j8']
-  const joiners = await Promise.all(names.map((name) => connect(t, server, name)))
+  const joiners = await Promise.all(names.map((name) => TestClient.open(t, server.wsUrl, name)))
   const from = watcher.frames.length
   for (const joiner of joiners) joiner.send({ type: 'join', room: 'room' })
   const batch = await watcher.next((f) => f.type === 'presence', 'one presence frame', from, BATCH_MS * 10)
@@ -94,9 +87,9 @@ t.test('many joins within PRESENCE_BATCH_MS arrive as one frame', async (t) => {
 t.test('a join and a leave inside one window cancel out', async (t) => {
   const BATCH_MS = 300
   const server = await startServer(t, { PRESENCE_BATCH_MS: String(BATCH_MS) })
-  const watcher = await connect(t, server, 'watcher')
-  const flicker = await connect(t, server, 'flicker')
-  const steady = await connect(t, server, 'steady')
+  const watcher = await TestClient.open(t, server.wsUrl, 'watcher')
+  const flicker = await TestClient.open(t, server.wsUrl, 'flicker')
+  const steady = await TestClient.open(t, server.wsUrl, 'steady')
   await watcher.join('room')
   await sleep(BATCH_MS + 100)
 
@@ -116,9 +109,9 @@ t.test('a join and a leave inside one window cancel out', async (t) => {
 
 t.test('PRESENCE_BATCH_MS=0 sends each change at once', async (t) => {
   const server = await startServer(t, { PRESENCE_BATCH_MS: '0' })
-  const watcher = await connect(t, server, 'watcher')
-  const bob = await connect(t, server, 'bob')
-  const carol = await connect(t, server, 'carol')
+  const watcher = await TestClient.open(t, server.wsUrl, 'watcher')
+  const bob = await TestClient.open(t, server.wsUrl, 'bob')
+  const carol = await TestClient.open(t, server.wsUrl, 'carol')
   await watcher.join('room')
   const from = watcher.frames.length
   bob.send({ type: 'join', room: 'room' })
@@ -139,8 +132,8 @@ t.test('PRESENCE_BATCH_MS=0 sends each change at once', async (t) => {
 
 t.test('presence is per room', async (t) => {
   const server = await startServer(t, { PRESENCE_BATCH_MS: '0' })
-  const alice = await connect(t, server, 'alice')
-  const bob = await connect(t, server, 'bob')
+  const alice = await TestClient.open(t, server.wsUrl, 'alice')
+  const bob = await TestClient.open(t, server.wsUrl, 'bob')
   await alice.join('one')
   await bob.join('two')
   await sleep(50)

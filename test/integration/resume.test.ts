@@ -1,17 +1,12 @@
 // History on join and resume with `since` (PROTOCOL §3, §5 single node):
 // what a (re)joining client gets, in which order, and when `recovered` is false.
-import t, { type Test } from 'tap'
-import { broadcast, sleep } from '../helpers/http.js'
+import t from 'tap'
+import { broadcast } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 
 const FAST = { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' }
-
-async function connect (t: Test, server: RunningServer, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(`${server.wsUrl}?name=${name}`)
-  t.teardown(() => client.close())
-  return client
-}
 
 /** Broadcasts `count` messages `${prefix}${i}` one after the other; returns their ids. */
 async function publish (server: RunningServer, room: string, prefix: string, count: number): Promise<string[]> {
@@ -36,9 +31,9 @@ async function joinAndCollect (client: TestClient, room: string, since: string |
 
 t.test('resume in the middle of a stream: every message after `since` exactly once, in order', async (t) => {
   const server = await startServer(t, FAST)
-  const alice = await connect(t, server, 'alice')
-  const bob = await connect(t, server, 'bob')
-  const carol = await connect(t, server, 'carol') // stays connected: the room order as a member sees it
+  const alice = await TestClient.open(t, server.wsUrl, 'alice')
+  const bob = await TestClient.open(t, server.wsUrl, 'bob')
+  const carol = await TestClient.open(t, server.wsUrl, 'carol') // stays connected: the room order as a member sees it
   for (const client of [alice, bob, carol]) await client.join('stream')
 
   for (let i = 0; i < 20; i++) await bob.sendAndAck('stream', `before-${i}`)
@@ -54,7 +49,7 @@ t.test('resume in the middle of a stream: every message after `since` exactly on
   for (let i = 0; i < STREAM; i++) {
     bob.send({ type: 'send', room: 'stream', text: `during-${i}`, ref: `d${i}` })
     if (i === 30) {
-      reconnected = await connect(t, server, 'alice')
+      reconnected = await TestClient.open(t, server.wsUrl, 'alice')
       reconnected.send({ type: 'join', room: 'stream', since: lastSeen })
     }
     await sleep(2)
@@ -79,7 +74,7 @@ t.test('resume in the middle of a stream: every message after `since` exactly on
 
 t.test('leave and re-join on the same connection with `since`', async (t) => {
   const server = await startServer(t)
-  const alice = await connect(t, server, 'alice')
+  const alice = await TestClient.open(t, server.wsUrl, 'alice')
   await alice.join('room')
   const first = await publish(server, 'room', 'a', 3)
   await alice.until((frames) => frames.filter((f) => f.type === 'message').length >= 3, 'three messages')
@@ -94,7 +89,7 @@ t.test('leave and re-join on the same connection with `since`', async (t) => {
 t.test('`since` equal to the newest id: recovered, nothing replayed, then live', async (t) => {
   const server = await startServer(t)
   const ids = await publish(server, 'room', 'm', 5)
-  const alice = await connect(t, server, 'alice')
+  const alice = await TestClient.open(t, server.wsUrl, 'alice')
   const from = alice.frames.length
   const joined = await alice.join('room', ids.at(-1))
   t.equal(joined.recovered, true)
@@ -118,7 +113,7 @@ t.test('unknown `since`: recovered false and the recent history', async (t) => {
     `${epoch}-${'9'.repeat(300)}` // any string is a well-formed since; a long one is just unknown
   ]
   for (const since of unknown) {
-    const client = await connect(t, server, 'alice')
+    const client = await TestClient.open(t, server.wsUrl, 'alice')
     const { joined, messages } = await joinAndCollect(client, 'room', since, 5)
     t.equal(joined.recovered, false, `since ${since}: recovered false`)
     t.same(messages.map((f) => f.id), ids.slice(-5), `since ${since}: the ${5} most recent, oldest first`)
@@ -130,12 +125,12 @@ t.test('`since` older than the ring: recovered false; the oldest kept boundary s
   const server = await startServer(t, { HISTORY_SIZE: '10', HISTORY_ON_JOIN: '5' })
   const ids = await publish(server, 'room', 'm', 30) // the ring keeps 21..30
 
-  const trimmed = await connect(t, server, 'trimmed')
+  const trimmed = await TestClient.open(t, server.wsUrl, 'trimmed')
   const old = await joinAndCollect(trimmed, 'room', ids[18], 5) // message 19: 20 is gone
   t.equal(old.joined.recovered, false, 'a since whose successors were trimmed is not recovered')
   t.same(old.messages.map((f) => f.id), ids.slice(-5), 'the recent history instead')
 
-  const boundary = await connect(t, server, 'boundary')
+  const boundary = await TestClient.open(t, server.wsUrl, 'boundary')
   const edge = await joinAndCollect(boundary, 'room', ids[19], 10) // message 20: 21..30 are all kept
   t.equal(edge.joined.recovered, true, 'a since just before the oldest kept message is recovered')
   t.same(edge.messages.map((f) => f.id), ids.slice(20), 'every message after it')
@@ -143,7 +138,7 @@ t.test('`since` older than the ring: recovered false; the oldest kept boundary s
 
 t.test('plain join: up to HISTORY_ON_JOIN recent messages, oldest first, then live', async (t) => {
   const server = await startServer(t, { HISTORY_ON_JOIN: '5' })
-  const empty = await connect(t, server, 'first')
+  const empty = await TestClient.open(t, server.wsUrl, 'first')
   const fromEmpty = empty.frames.length
   const joinedEmpty = await empty.join('room')
   t.equal(joinedEmpty.recovered, true, 'a plain join is not a failed recovery')
@@ -152,12 +147,12 @@ t.test('plain join: up to HISTORY_ON_JOIN recent messages, oldest first, then li
   empty.close()
 
   const few = await publish(server, 'room', 'a', 3)
-  const second = await connect(t, server, 'second')
+  const second = await TestClient.open(t, server.wsUrl, 'second')
   const small = await joinAndCollect(second, 'room', undefined, 3)
   t.same(small.messages.map((f) => f.id), few, 'fewer than the limit: all of them')
 
   const more = await publish(server, 'room', 'b', 9)
-  const third = await connect(t, server, 'third')
+  const third = await TestClient.open(t, server.wsUrl, 'third')
   const big = await joinAndCollect(third, 'room', undefined, 5)
   t.same(big.messages.map((f) => f.id), [...few, ...more].slice(-5), 'the five most recent, oldest first')
   t.same(big.messages.map((f) => f.text), ['b5', 'b6', 'b7', 'b8', 'b9'])
@@ -169,7 +164,7 @@ t.test('plain join: up to HISTORY_ON_JOIN recent messages, oldest first, then li
 t.test('HISTORY_ON_JOIN=0: a plain join sends no history', async (t) => {
   const server = await startServer(t, { HISTORY_ON_JOIN: '0' })
   await publish(server, 'room', 'm', 3)
-  const client = await connect(t, server, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   const from = client.frames.length
   await client.join('room')
   await client.barrier()
@@ -183,7 +178,7 @@ t.test('a restart loses the history: an id from the previous incarnation is unkn
 
   const second = await startServer(t, { HISTORY_ON_JOIN: '5' })
   const newIds = await publish(second, 'room', 'new', 3) // same room, same sequence numbers
-  const client = await connect(t, second, 'alice')
+  const client = await TestClient.open(t, second.wsUrl, 'alice')
   const { joined, messages } = await joinAndCollect(client, 'room', oldIds[0], 3)
   t.equal(joined.recovered, false, 'an old id is not mistaken for a position in the new log')
   t.same(messages.map((f) => f.id), newIds, 'the new history instead')

@@ -2,7 +2,7 @@
 // readiness turns 503, upgrades are refused, every connection gets 1001 in
 // batches spread over time, and the process exits 0 within the grace period.
 import t from 'tap'
-import { sleep } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { TestClient } from '../helpers/ws-client.js'
 

@@ -3,7 +3,8 @@
 // server stops buffering for it, and the rest of the room is not held back.
 import t, { type Test } from 'tap'
 import { SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from '../../lib/limits.js'
-import { broadcast, metric, waitFor } from '../helpers/http.js'
+import { broadcast, metric } from '../helpers/http.js'
+import { waitFor } from '../helpers/wait.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
 

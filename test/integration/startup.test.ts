@@ -2,6 +2,7 @@
 // saying exactly what is wrong (one line per bad variable).
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../helpers/free-port.js'
@@ -40,4 +41,13 @@ t.test('REDIS_URL unreachable at start: exit 1 with a clear message', async (t) 
   t.match(stderr, /cannot connect to Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/, 'names the URL with the password hidden')
   t.match(stderr, /ECONNREFUSED/, 'says why')
   t.notOk(stderr.includes('secret'), 'the password is not echoed')
+})
+
+t.test('PORT already taken: exit 1 instead of running without a listener', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  const { code } = await run({ PORT: String(port) })
+  t.equal(code, 1)
 })

@@ -2,16 +2,10 @@
 // real close frame over a real socket (1013 and 1001 have their own files).
 import t, { type Test } from 'tap'
 import { RATE_LIMIT_STRIKES_BEFORE_CLOSE } from '../../lib/limits.js'
-import { metric, waitFor } from '../helpers/http.js'
+import { metric } from '../helpers/http.js'
+import { waitFor } from '../helpers/wait.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
-
-async function connect (t: Test, wsUrl: string, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(`${wsUrl}?name=${name}`)
-  t.teardown(() => client.socket.terminate())
-  await client.next((f) => f.type === 'welcome', 'welcome')
-  return client
-}
 
 /** The server forgets the connection once it is closed. */
 async function connectionsDropTo (t: Test, url: string, count: number): Promise<void> {
@@ -21,8 +15,8 @@ async function connectionsDropTo (t: Test, url: string, count: number): Promise<
 
 t.test('1003: a binary frame closes the connection', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
-  const bystander = await connect(t, server.wsUrl, 'bob')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
+  const bystander = await TestClient.open(t, server.wsUrl, 'bob')
   await client.join('lobby')
   client.socket.send(Buffer.from(JSON.stringify({ type: 'send', room: 'lobby', text: 'binary' })), { binary: true })
   const closed = await client.waitClosed()
@@ -37,7 +31,7 @@ t.test('1003: a binary frame closes the connection', async (t) => {
 
 t.test('1007: a text frame that is not valid UTF-8 closes the connection', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   client.socket.send(Buffer.from([0xff, 0xfe]), { binary: false })
   const closed = await client.waitClosed()
   t.equal(closed.code, 1007)
@@ -46,7 +40,7 @@ t.test('1007: a text frame that is not valid UTF-8 closes the connection', async
 
 t.test('1007: a truncated multi-byte sequence inside JSON also closes', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
   const head = Buffer.from('{"type":"send","room":"lobby","text":"')
   const tail = Buffer.from('"}')
@@ -59,8 +53,8 @@ t.test('1007: a truncated multi-byte sequence inside JSON also closes', async (t
 
 t.test('1008: repeated rate-limit abuse closes the connection', async (t) => {
   const server = await startServer(t, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '1' })
-  const client = await connect(t, server.wsUrl, 'alice')
-  const member = await connect(t, server.wsUrl, 'bob')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
+  const member = await TestClient.open(t, server.wsUrl, 'bob')
   await client.join('lobby')
   await member.join('lobby')
   // One send takes the only token; the next STRIKES are refused, the last of
@@ -81,7 +75,7 @@ t.test('1008: repeated rate-limit abuse closes the connection', async (t) => {
 
 t.test('1008 needs consecutive strikes: an accepted send resets the count', async (t) => {
   const server = await startServer(t, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '1' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
   // Just under the limit, twice, with a refilled token in between.
   for (let round = 0; round < 2; round++) {
@@ -98,7 +92,7 @@ t.test('1008 needs consecutive strikes: an accepted send resets the count', asyn
 
 t.test('1009: a frame larger than MAX_PAYLOAD_BYTES closes the connection; one at the limit does not', async (t) => {
   const server = await startServer(t, { MAX_PAYLOAD_BYTES: '1024', MAX_TEXT_LENGTH: '2000' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
 
   const envelope = JSON.stringify({ type: 'send', room: 'lobby', text: '', ref: 'fits' })
@@ -119,7 +113,7 @@ t.test('1009: a frame larger than MAX_PAYLOAD_BYTES closes the connection; one a
 
 t.test('1009 with a frame far beyond the limit', async (t) => {
   const server = await startServer(t, { MAX_PAYLOAD_BYTES: '1024' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   client.send(JSON.stringify({ type: 'send', room: 'lobby', text: 'z'.repeat(200_000) }))
   const closed = await client.waitClosed()
   t.equal(closed.code, 1009)

@@ -1,17 +1,10 @@
 // Every client-visible error code of PROTOCOL §2–§3 over a real socket
 // (single node; `unavailable` needs a broker that can fail and lives with the
 // cluster tests), with `ref` echoed and the connection left open.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { metric } from '../helpers/http.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
-
-async function connect (t: Test, wsUrl: string, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(`${wsUrl}?name=${name}`)
-  t.teardown(() => client.close())
-  await client.next((f) => f.type === 'welcome', 'welcome')
-  return client
-}
 
 /** Sends a raw frame and returns the next error frame after it. */
 async function refusal (client: TestClient, frame: unknown, what: string): Promise<Frame> {
@@ -22,7 +15,7 @@ async function refusal (client: TestClient, frame: unknown, what: string): Promi
 
 t.test('invalid_frame: each kind of bad frame is refused and the connection stays open', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
 
   const cases: Array<{ what: string, frame: unknown, message: RegExp }> = [
@@ -61,7 +54,7 @@ t.test('invalid_frame: each kind of bad frame is refused and the connection stay
 
 t.test('invalid_frame echoes a valid ref', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   const unknownField = await refusal(client, { type: 'join', room: 'lobby', extra: 1, ref: 'r-extra' }, 'extra field with ref')
   t.match(unknownField, { code: 'invalid_frame', ref: 'r-extra' })
   const badRoom = await refusal(client, { type: 'leave', room: '', ref: 'r-room' }, 'bad room with ref')
@@ -72,7 +65,7 @@ t.test('invalid_frame echoes a valid ref', async (t) => {
 
 t.test('lengths are counted in code points', async (t) => {
   const server = await startServer(t, { MAX_TEXT_LENGTH: '5' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
   // Five astral characters are ten UTF-16 units but five code points.
   const five = '😀🎉🚀🌍🔥'
@@ -90,8 +83,8 @@ t.test('lengths are counted in code points', async (t) => {
 
 t.test('not_joined: send and leave outside a room, with ref', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
-  const other = await connect(t, server.wsUrl, 'bob')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
+  const other = await TestClient.open(t, server.wsUrl, 'bob')
   await other.join('lobby')
 
   const send = await refusal(client, { type: 'send', room: 'lobby', text: 'hi', ref: 's1' }, 'send before join')
@@ -118,7 +111,7 @@ t.test('not_joined: send and leave outside a room, with ref', async (t) => {
 
 t.test('rate_limited: sends beyond the burst are refused with ref, then allowed again', async (t) => {
   const server = await startServer(t, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '3' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
   const from = client.frames.length
   for (let i = 1; i <= 5; i++) client.send({ type: 'send', room: 'lobby', text: `m${i}`, ref: `r${i}` })
@@ -141,7 +134,7 @@ t.test('rate_limited: sends beyond the burst are refused with ref, then allowed 
 
 t.test('the rate limit counts send frames only', async (t) => {
   const server = await startServer(t, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '2' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   for (let i = 0; i < 10; i++) {
     await client.join('lobby')
     const from = client.frames.length
@@ -158,7 +151,7 @@ t.test('the rate limit counts send frames only', async (t) => {
 
 t.test('too_many_rooms: joins beyond the limit are refused with ref', async (t) => {
   const server = await startServer(t, { MAX_ROOMS_PER_CONNECTION: '2' })
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('a')
   await client.join('b')
   const error = await refusal(client, { type: 'join', room: 'c', ref: 'j3' }, 'third join')
@@ -180,7 +173,7 @@ t.test('too_many_rooms: joins beyond the limit are refused with ref', async (t) 
 
 t.test('ack carries the ref and the id of the stored message; no ref, no ack', async (t) => {
   const server = await startServer(t)
-  const client = await connect(t, server.wsUrl, 'alice')
+  const client = await TestClient.open(t, server.wsUrl, 'alice')
   await client.join('lobby')
   const from = client.frames.length
   client.send({ type: 'send', room: 'lobby', text: 'no ref' })

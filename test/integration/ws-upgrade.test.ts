@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import t from 'tap'
-import { metric, waitFor } from '../helpers/http.js'
+import { metric } from '../helpers/http.js'
+import { waitFor } from '../helpers/wait.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
 

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { roomKeys } from '../../lib/redis-scripts.js'
-import { sleep, waitFor } from '../helpers/http.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 import { startRedisNode } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
 

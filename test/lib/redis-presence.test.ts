@@ -3,7 +3,7 @@
 // which errors are reported (anything unexpected) or kept quiet (Redis away).
 import t from 'tap'
 import { nodeKey, roomKeys } from '../../lib/redis-scripts.js'
-import { sleep, waitFor } from '../helpers/http.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 import { type RedisNode, startRedisNode } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
 

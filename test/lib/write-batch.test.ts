@@ -4,6 +4,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { createServer, connect, type Socket } from 'node:net'
 import { WriteBatch, type Corkable } from '../../lib/write-batch.js'
+import { waitFor } from '../helpers/wait.js'
 
 class CountingStream implements Corkable {
   corks = 0
@@ -86,8 +87,7 @@ t.test('frames written from two separate callbacks of one turn leave a real sock
   let received = ''
   client.setEncoding('utf8')
   client.on('data', (chunk: string) => { received += chunk })
-  const deadline = Date.now() + 5000
-  while (received.length < 'one;two;three;'.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitFor(() => received.length >= 'one;two;three;'.length, 'the three frames')
   t.equal(received, 'one;two;three;', 'all three frames, in order')
   t.equal(handleWrites, 1, 'one write to the socket for the three frames')
 })

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../helpers/inject.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
+import { waitFor } from '../helpers/wait.js'
 
 /** One sample of `name` whose labels include `labels`, from a fresh scrape. */
 async function sample (app: FastifyInstance, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
@@ -70,7 +71,6 @@ t.test('counters move with traffic, and scraping twice does not double them', as
 
   alice.close()
   await alice.waitClosed()
-  const deadline = Date.now() + 2000
-  while (app.connections.size > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitFor(() => app.connections.size === 1, 'the server forgets alice')
   t.equal(await sample(app, 'chat_connections'), 1, 'the gauge follows closes')
 })
