@@ -161,8 +161,6 @@ t.test('a copy made the way the Dockerfile does serves, as a non-root user from 
   const [uid, gid] = only(runtime, 'USER').split(':').map(Number) as [number, number | undefined]
   const port = await freePort()
   const command = execForm(runtime.instructions.find((instruction) => instruction.keyword === 'CMD')!)
-  // `node` from the image's PATH is the Node running this test (20 here, 24 in the .ci/run pass).
-  const argv = [process.execPath, ...command.slice(1)]
   const env = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: '/nonexistent',
@@ -172,6 +170,9 @@ t.test('a copy made the way the Dockerfile does serves, as a non-root user from 
     SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS),
     BROADCAST_TOKEN
   }
+  // `node` from the image's PATH is the Node running this test (20 here, 24 in the .ci/run pass).
+  // `env -i`: tap adds its own NODE_OPTIONS to whatever a test spawns; the image has none of that.
+  const argv = ['env', '-i', ...Object.entries(env).map(([name, value]) => `${name}=${value}`), process.execPath, ...command.slice(1)]
   const asRoot = process.getuid?.() === 0
   const before = snapshot(app)
   let child: ChildProcess
@@ -180,12 +181,12 @@ t.test('a copy made the way the Dockerfile does serves, as a non-root user from 
     // uid with no capabilities at all (drop: [ALL]) and no way to gain any. exec keeps one pid.
     const dropToUser = `mount -o remount,bind,ro / && exec setpriv --reuid=${uid} --regid=${gid ?? uid} --clear-groups ` +
       '--no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"'
-    child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', dropToUser, 'sh', ...argv], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', dropToUser, 'sh', ...argv], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
   } else {
     // Not root: already a non-root user; the directory is made read-only instead of the filesystem.
     spawnSync('chmod', ['-R', 'a-w', app])
     t.teardown(() => { spawnSync('chmod', ['-R', 'u+w', app]) })
-    child = spawn(argv[0]!, argv.slice(1), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    child = spawn(argv[0]!, argv.slice(1), { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
   }
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
@@ -203,6 +204,8 @@ t.test('a copy made the way the Dockerfile does serves, as a non-root user from 
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 
+  t.same(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0').filter(Boolean).map((pair) => pair.split('=')[0]).sort(),
+    Object.keys(env).sort(), 'with only the environment the image and the test give it')
   if (asRoot) {
     t.equal(status(child.pid!, 'Uid'), String(uid), `runs as uid ${uid}`)
     t.equal(status(child.pid!, 'CapEff'), '0000000000000000', 'with no capabilities')
