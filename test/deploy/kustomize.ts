@@ -147,4 +147,3 @@ export function build (dir: string): Manifest[] {
   }
   return manifests
 }
-
