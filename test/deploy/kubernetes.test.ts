@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { parse } from 'yaml'
 import { buildApp } from '../../app.js'
 import { EnvSchema, loadConfig } from '../../lib/config.js'
 import { readDockerfile } from './dockerfile.js'
@@ -62,6 +63,20 @@ t.test('the validation is strict: a misspelt field or a wrong type is caught', a
     '/spec/replicas: type {"type":"integer"}',
     '/spec/template/spec/containers/0/readinessProbee: unknown field'
   ])
+})
+
+t.test('the Kubernetes examples in docs/deploy.md validate, and route to the Service', async (t) => {
+  const examples = [...readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => parse(match[1]!) as Manifest)
+  t.ok(examples.some((example) => example.kind === 'Ingress'), 'there is an Ingress example')
+  const service = one(renderings.get('base')!, 'Service')
+  for (const example of examples) {
+    t.same(await validateManifest(example), [], `${example.kind} ${example.metadata?.name}`)
+    const backends = (example.spec?.rules ?? []).flatMap((rule: Manifest) => rule.http.paths.map((path: Manifest) => path.backend.service))
+    for (const backend of backends) {
+      t.equal(backend.name, service.metadata.name, 'the backend is the Service')
+      t.ok(service.spec.ports.some((port: Manifest) => port.name === backend.port.name), `the Service has a port named ${backend.port.name}`)
+    }
+  }
 })
 
 function one (manifests: Manifest[], kind: string): Manifest {
