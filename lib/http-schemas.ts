@@ -11,10 +11,6 @@ export const IdempotencyKey = z.string().regex(IDEMPOTENCY_KEY).meta({
   description: 'Optional, per room: a repeat with the same key within 5 minutes publishes nothing new and answers the first 202 again.'
 })
 
-/** The `:id` of the room routes. */
-export const RoomParams = z.strictObject({ id: RoomId })
-export type RoomParams = z.infer<typeof RoomParams>
-
 export function createBroadcastBody (maxTextLength: number) {
   return z.strictObject({
     text: createTextSchema(maxTextLength),

@@ -30,28 +30,36 @@ function json (description: string, schema: string, headers?: Record<string, { d
   return { description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema: ref(schema) } } }
 }
 
+/** Fastify's own answer to a path nothing serves. */
+function notFound (description: string) {
+  return json(description, 'NotFound')
+}
+
 function error (description: string) {
   return json(description, 'HttpError')
 }
 
-/** Query parameters from the object schema a route parses its query with. */
-function queryParameters (schema: z.ZodType): object[] {
-  const { properties = {}, required = [] } = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>, required?: string[] }
-  return Object.entries(properties).map(([name, { description, ...property }]) => ({
-    name, in: 'query', required: required.includes(name), ...(description === undefined ? {} : { description }), schema: property
-  }))
+/** A parameter; the schema's description becomes the parameter's. */
+function parameter (name: string, where: 'path' | 'query' | 'header', required: boolean, { description, ...schema }: JsonSchema) {
+  return { name, in: where, required, ...(description === undefined ? {} : { description }), schema }
 }
 
-const roomParameter = {
-  name: 'id', in: 'path', required: true, description: 'The room id.', schema: jsonSchema(RoomId, 'input')
+/** Query parameters from the object schema a route parses its query with. */
+function queryParameters (schema: z.ZodType) {
+  const { properties = {}, required = [] } = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>, required?: string[] }
+  return Object.entries(properties).map(([name, property]) => parameter(name, 'query', required.includes(name), property))
 }
+
+const roomParameter = parameter('id', 'path', true, { description: 'The room id.', ...jsonSchema(RoomId, 'input') })
 
 const BEARER = [{ broadcastToken: [] }]
 
 /** The answers both room routes share: auth, the disabled API, validation, the broker. */
 const apiErrors = {
   400: json('Invalid room id, body, query or header: `field` names it.', 'FieldError'),
-  401: error('Missing or wrong bearer token.'),
+  401: json('Missing or wrong bearer token.', 'HttpError', {
+    'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { const: 'Bearer' } }
+  }),
   403: error('The API is disabled: no BROADCAST_TOKEN is configured. The message says how to enable it.'),
   500: error('An unexpected error on the server.')
 }
@@ -91,7 +99,7 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
       '/': {
         get: {
           operationId: 'getPage',
-          summary: 'The chat page',
+          summary: 'The chat page (its assets are under /{asset})',
           responses: { 200: text('The chat page.', 'text/html') }
         }
       },
@@ -102,7 +110,7 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
           parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
             200: { description: 'The file, with its own content type.', content: { '*/*': { schema: {} } } },
-            404: { description: 'No such file.', content: { 'application/json': { schema: ref('NotFound') } } }
+            404: notFound('No such file.')
           }
         }
       },
@@ -127,11 +135,11 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
         post: {
           operationId: 'broadcast',
           summary: 'Post a message to a room',
-          description: 'Every member of the room, on every node, receives it as a `message` frame with `api: true`.',
+          description: 'Every member of the room, on every node, receives it as a `message` frame.',
           security: BEARER,
           parameters: [
             roomParameter,
-            { name: 'Idempotency-Key', in: 'header', required: false, description: IdempotencyKey.meta()?.description, schema: jsonSchema(IdempotencyKey, 'input') }
+            parameter('Idempotency-Key', 'header', false, jsonSchema(IdempotencyKey, 'input'))
           ],
           requestBody: { required: true, content: { 'application/json': { schema: ref('BroadcastBody') } } },
           responses: {
@@ -166,7 +174,10 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
           operationId: 'getMetrics',
           summary: 'Prometheus metrics',
           description: 'On INTERNAL_PORT only when that is set (404 on the public port).',
-          responses: { 200: text('Prometheus text exposition format.', 'text/plain') }
+          responses: {
+            200: text('Prometheus text exposition format.', 'text/plain'),
+            404: notFound('Asked on the public port while INTERNAL_PORT is set.')
+          }
         }
       },
       '/config.json': {
@@ -198,7 +209,7 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
           }],
           responses: {
             101: { description: 'Switching Protocols: the WebSocket is open; the server sends `welcome` first.' },
-            400: { ...json('Invalid `name` (field "name"). Refused before the upgrade.', 'FieldError') },
+            400: json('Invalid `name` (field "name"). Refused before the upgrade.', 'FieldError'),
             403: upgradeRefused('A browser Origin that is neither the request\'s own nor in ALLOWED_ORIGINS.'),
             426: json('A plain GET without the upgrade headers.', 'HttpError', {
               Upgrade: { description: 'Always `websocket`.', schema: { const: 'websocket' } }
