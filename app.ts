@@ -15,6 +15,7 @@ import healthRoutes from './routes/health.js'
 import roomRoutes from './routes/rooms.js'
 import metricsRoutes from './routes/metrics.js'
 import pageConfigRoutes from './routes/page-config.js'
+import openApiRoutes from './routes/openapi.js'
 
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
@@ -30,6 +31,7 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
   await fastify.register(roomRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(pageConfigRoutes)
+  await fastify.register(openApiRoutes)
 }
 
 /** A ready-to-listen instance of the application. */

@@ -4,11 +4,10 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { BrokerUnavailableError } from '../lib/broker.js'
-import { createTextSchema, DisplayName, ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
-import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from '../lib/limits.js'
+import { ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
+import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-schemas.js'
+import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
-
-const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/
 
 /** An HTTP 400 naming the field at fault. */
 class FieldError extends Error {
@@ -39,17 +38,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   const token = config.broadcastToken
   const expectedDigest = token === undefined ? undefined : digest(token)
 
-  const BroadcastBody = z.strictObject({
-    text: createTextSchema(config.maxTextLength),
-    from: DisplayName.optional()
-  }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
-
-  const HistoryQuery = z.strictObject({
-    since: z.string().min(1, 'expected a message id').optional(),
-    limit: z.string().regex(/^\d+$/, 'expected a whole number').transform(Number)
-      .pipe(z.number().int().min(1, `expected 1-${HISTORY_API_MAX_LIMIT}`).max(HISTORY_API_MAX_LIMIT, `expected 1-${HISTORY_API_MAX_LIMIT}`))
-      .optional()
-  })
+  const BroadcastBody = createBroadcastBody(config.maxTextLength)
 
   // Authentication runs before the body is read: an anonymous caller learns nothing else.
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
