@@ -110,7 +110,9 @@ export class RedisBroker implements Broker, EphemeralChannel {
     this.full = false
     const [epoch, seq, first] = reply
     if (first !== undefined) return JSON.parse(first) as PublishReceipt
-    return { room, id: formatMessageId(epoch, seq), seq, from, text, ts }
+    const id = formatMessageId(epoch, seq)
+    // With a key, the answer is the receipt either way, as the key records it.
+    return key === undefined ? { room, id, seq, from, text, ts } : { id, room, ts }
   }
 
   /**
