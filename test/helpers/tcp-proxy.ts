@@ -21,6 +21,8 @@ interface Link {
   holed: boolean
   /** Backend → client data is held this long; 0: passed on at once. */
   replyDelayMs: number
+  /** Set replyDelayMs to `ms` once the client sends something containing `trigger`. */
+  armed: { trigger: string, ms: number } | undefined
   /** Chunks held back, in order, each with when it may go. */
   held: Array<{ chunk: Buffer, at: number }>
   timer: NodeJS.Timeout | undefined
@@ -77,13 +79,16 @@ export class TcpProxy {
   /**
    * Holds back, by `ms`, what the backend answers on every open connection
    * whose first bytes contain `marker` (0: no delay for what arrives from now
-   * on; what is held still goes in order). Returns how many connections.
+   * on; what is held still goes in order). With `after`, the delay starts
+   * only once the client sends bytes containing that string (one command's
+   * reply and those after it, not the commands before). Returns how many connections.
    */
-  delayReplies (marker: string, ms: number): number {
+  delayReplies (marker: string, ms: number, after?: string): number {
     let count = 0
     for (const link of this.links) {
       if (link.hello.includes(marker)) {
-        link.replyDelayMs = ms
+        if (after === undefined) link.replyDelayMs = ms
+        else link.armed = { trigger: after, ms }
         count++
       }
     }
@@ -109,10 +114,14 @@ export class TcpProxy {
     }
     this.forwarded.set(backend, (this.forwarded.get(backend) ?? 0) + 1)
     const upstream = connect(backend, '127.0.0.1')
-    const link: Link = { client, upstream, backend, hello: '', holed: false, replyDelayMs: 0, held: [], timer: undefined }
+    const link: Link = { client, upstream, backend, hello: '', holed: false, replyDelayMs: 0, armed: undefined, held: [], timer: undefined }
     this.links.add(link)
     client.on('data', (chunk) => {
       if (link.hello.length < HELLO_BYTES) link.hello += chunk.toString('latin1')
+      if (link.armed && chunk.toString('latin1').includes(link.armed.trigger)) {
+        link.replyDelayMs = link.armed.ms
+        link.armed = undefined
+      }
       if (!link.holed) upstream.write(chunk)
     })
     upstream.on('data', (chunk: Buffer) => {
