@@ -42,7 +42,7 @@ t.test('replies delayed past the command timeout: the broadcast is 503 outcome u
   t.equal((await post(a.url, 'slow', 'warm-up')).status, 202)
   await bob.until((frames) => frames.some((f) => f.type === 'message' && f.text === 'warm-up'), 'the warm-up message')
 
-  // From the publish on: whatever node a asks before it (today, an in-flight marker) answers in time.
+  // From the publish on: whatever node a asks before it (a design that first claims the key) answers in time.
   t.equal(proxy.delayReplies('chat:a:command', REPLY_DELAY_MS, 'maybe published'), 1, 'delaying node a\'s command connection')
   const started = Date.now()
   const first = await post(a.url, 'slow', 'maybe published', 'deploy-7')
