@@ -1,7 +1,7 @@
 // One WebSocket connection: reads client frames, validates them and turns
 // them into hub calls; writes frames and watches its own send backlog.
 import { randomBytes } from 'node:crypto'
-import { BrokerUnavailableError } from './broker.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
@@ -210,6 +210,10 @@ export class Connection implements Member, Corkable, Tracked {
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {
         this.error('unavailable', error.message, ref)
+        return
+      }
+      if (error instanceof BrokerTimeoutError) {
+        this.error('timeout', error.message, ref)
         return
       }
       // Not the broker being away: a bug, which must be seen, not swallowed.

@@ -2,7 +2,7 @@
 // Its methods are synchronous: membership changes happen at once, and only
 // the reply to a join (members and history, which the broker may have to fetch)
 // completes later. Each room's presence window batches its joins and leaves.
-import { BrokerUnavailableError, type Broker } from './broker.js'
+import { BrokerUnavailableError, type Broker, type PublishReceipt } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeJoined, encodeMessage, encodePresence,
@@ -174,11 +174,11 @@ export class Hub {
   /**
    * Stores and publishes a message; it reaches the members through `deliver`.
    * From a member (`from` is its name; the caller checked it joined) or from
-   * the HTTP API (no membership needed).
+   * the HTTP API (no membership needed; maybe with an Idempotency-Key, see Broker.publish).
    */
-  publish (room: string, from: string, text: string): Promise<StoredMessage> {
+  publish (room: string, from: string, text: string, idempotencyKey?: string): Promise<PublishReceipt> {
     this.stats.messagesIn++
-    return this.broker.publish(room, from, text)
+    return this.broker.publish(room, from, text, idempotencyKey)
   }
 
   /** Stops the presence timers; a window still flushes when its room empties. */

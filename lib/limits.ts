@@ -26,9 +26,6 @@ export const HISTORY_API_MAX_LIMIT = 1000
 /** Shutdown closes connections in ticks of this length over the first half of the grace period. */
 export const DRAIN_TICK_MS = 100
 
-/** A room's log and sequence in Redis expire after this long without a message. */
-export const ROOM_LOG_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
-
 /** Log entries a node reads per round trip while repairing a gap. */
 export const REPAIR_BATCH = 500
 
@@ -39,17 +36,15 @@ export const REDIS_RETRY_MS = 250
 export const REDIS_RECONNECT_MIN_MS = 50
 export const REDIS_RECONNECT_MAX_MS = 2000
 
-/** A Redis command that has not answered by then fails (the send gets `unavailable`). */
+/**
+ * A Redis command that has not answered by then fails. For a publish the
+ * outcome is then unknown (`timeout` / 503 `outcome: unknown`): the script
+ * may still run. Long enough for a loaded Redis, short enough for a client.
+ */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000
 
 /** Messages held per room while a repair reads the log; past this they are dropped and re-read from the log. */
 export const REPAIR_PENDING_MAX = 10_000
-
-/** A broadcast repeating an Idempotency-Key whose first call is still in flight waits at most this long. */
-export const IDEMPOTENCY_WAIT_MS = 10_000
-
-/** The in-flight marker of an Idempotency-Key lives this long, so a node that died mid-call does not block it for 5 minutes. */
-export const IDEMPOTENCY_PENDING_TTL_MS = 30_000
 
 /** A shutdown still running this long after the grace period ends is cut short: the process exits 1. */
 export const SHUTDOWN_SAFETY_MARGIN_MS = 5000

@@ -44,6 +44,8 @@ export default fp(async function brokerPlugin (fastify) {
       subscriber,
       nodeId: config.nodeId,
       historySize: config.historySize,
+      historyMaxBytes: config.historyMaxBytes,
+      historyTtlS: config.historyTtlS,
       readyProbeMs: config.readyProbeMs,
       onError
     })
@@ -55,7 +57,7 @@ export default fp(async function brokerPlugin (fastify) {
       presenceTtlMs: config.presenceTtlMs,
       onError
     }))
-    fastify.decorate('idempotency', new RedisIdempotencyStore<BroadcastResult>(store, onError))
+    fastify.decorate('idempotency', new RedisIdempotencyStore<BroadcastResult>(store))
   }
   fastify.addHook('onClose', async () => {
     await Promise.all([fastify.presence.close(), fastify.broker.close()])

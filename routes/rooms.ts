@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { BrokerUnavailableError } from '../lib/broker.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from '../lib/broker.js'
 import { ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
 import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-schemas.js'
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
@@ -65,6 +65,10 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     if (error instanceof BrokerUnavailableError) {
       return reply.code(503).send({ error: 'Service Unavailable', message: error.message })
     }
+    // Maybe published: a retry with the same Idempotency-Key publishes it at most once (PROTOCOL §4).
+    if (error instanceof BrokerTimeoutError) {
+      return reply.code(503).send({ error: 'Service Unavailable', message: error.message, outcome: 'unknown' })
+    }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ error: 'Payload Too Large', message: `the body must be at most ${BROADCAST_BODY_LIMIT_BYTES} bytes` })
     }
@@ -94,11 +98,13 @@ export default async function roomRoutes (fastify: FastifyInstance) {
       throw new FieldError('Idempotency-Key', 'Idempotency-Key must be 1-128 printable ASCII characters')
     }
     // Validation is part of the work: a repeat of a stored key gets the first
-    // answer whatever its own body says, and a first call that fails stores nothing.
+    // answer whatever its own body says, and a first call that fails stores
+    // nothing. The key goes with the message: in cluster mode the broker
+    // records it in the same atomic step (IdempotencyStore).
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text)
+      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, key)
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)

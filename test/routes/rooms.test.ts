@@ -2,7 +2,7 @@
 // Idempotency-Key) and the history API.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { BrokerUnavailableError } from '../../lib/broker.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from '../../lib/broker.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from '../../lib/limits.js'
 import { AUTH, buildTestApp, injectClient } from '../helpers/inject.js'
 import { TEST_TOKEN } from '../helpers/server.js'
@@ -150,6 +150,18 @@ t.test('broker unavailable: 503, nothing published, the key is not used up', asy
   const retried = await broadcast(app, 'lobby', { text: 'hi' }, { 'idempotency-key': 'retry-me' })
   t.equal(retried.statusCode, 202)
   t.equal((await history(app, 'lobby')).json().messages.length, 1)
+})
+
+t.test('broker timed out: 503 with outcome unknown, saying the message may have been published', async (t) => {
+  const app = await buildTestApp(t)
+  app.broker.publish = () => Promise.reject(new BrokerTimeoutError())
+  const response = await broadcast(app, 'lobby', { text: 'hi' })
+  t.equal(response.statusCode, 503)
+  t.same(response.json(), {
+    error: 'Service Unavailable',
+    message: 'the message broker did not answer in time; the message may or may not have been published',
+    outcome: 'unknown'
+  })
 })
 
 t.test('Idempotency-Key: a repeat answers the first 202 again and publishes nothing', async (t) => {
