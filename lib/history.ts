@@ -92,7 +92,7 @@ export class HistoryRing {
    * undefined when messages after `seq` have already been trimmed away.
    */
   after (seq: number, limit: number): StoredMessage[] | undefined {
-    if (this.count === 0) return seq >= this.newest ? [] : undefined
+    if (this.count === 0) return seq === this.newest ? [] : undefined
     const oldest = this.at(0).seq
     if (seq < oldest - 1) return undefined
     // Sequences are contiguous within a ring, so the position is arithmetic.
