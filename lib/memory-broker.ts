@@ -150,9 +150,8 @@ export class MemoryBroker implements Broker {
   /** Drops an idle room's log: a resume from one of its ids is then unknown (`recovered: false`). */
   private forget (room: string): void {
     this.idle.delete(room)
-    const log = this.logs.get(room)
-    if (!log) return
-    this.totalBytes -= log.ring.bytes
+    // Every idle room has a log: rooms become idle by publishing or by losing their members with one.
+    this.totalBytes -= (this.logs.get(room) as RoomLog).ring.bytes
     this.logs.delete(room)
   }
 }
