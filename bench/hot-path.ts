@@ -63,7 +63,12 @@ async function drive (count: number, sendOne: (room: number, k: number) => void)
 
 async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: number }> {
   const stats = createStats()
-  const broker = new MemoryBroker({ historySize: DEFAULTS.historySize, maxIdleRooms: ROOMS })
+  const broker = new MemoryBroker({
+    historySize: DEFAULTS.historySize,
+    historyMaxBytes: DEFAULTS.historyMaxBytes,
+    historyTotalMaxBytes: DEFAULTS.historyTotalMaxBytes,
+    maxIdleRooms: ROOMS
+  })
   const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 0, historySize: DEFAULTS.historySize, presenceBatchMs: DEFAULTS.presenceBatchMs, maxRoomsPerConnection: DEFAULTS.maxRoomsPerConnection })
   await hub.start()
   const options = {

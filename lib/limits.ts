@@ -48,3 +48,11 @@ export const REPAIR_PENDING_MAX = 10_000
 
 /** A shutdown still running this long after the grace period ends is cut short: the process exits 1. */
 export const SHUTDOWN_SAFETY_MARGIN_MS = 5000
+
+/**
+ * Single node: what a kept message counts beyond its text's UTF-8 bytes
+ * (history.ts messageCost). Measured at ~190–260 bytes in V8 for the message
+ * object, its id, sender and timestamp and its ring slots; rounded up so the
+ * byte caps bound memory, not just text.
+ */
+export const HISTORY_MESSAGE_OVERHEAD_BYTES = 256

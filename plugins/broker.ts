@@ -30,7 +30,12 @@ declare module 'fastify' {
 export default fp(async function brokerPlugin (fastify) {
   const { config } = fastify
   if (config.redisUrl === undefined) {
-    fastify.decorate('broker', new MemoryBroker({ historySize: config.historySize, maxIdleRooms: config.maxIdleRooms }))
+    fastify.decorate('broker', new MemoryBroker({
+      historySize: config.historySize,
+      historyMaxBytes: config.historyMaxBytes,
+      historyTotalMaxBytes: config.historyTotalMaxBytes,
+      maxIdleRooms: config.maxIdleRooms
+    }))
     fastify.decorate('presence', new MemoryPresence())
     fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
   } else {
