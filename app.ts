@@ -10,6 +10,7 @@ import hubPlugin from './plugins/hub.js'
 import websocketPlugin from './plugins/websocket.js'
 import metricsPlugin from './plugins/metrics.js'
 import staticPlugin from './plugins/static.js'
+import headersPlugin from './plugins/headers.js'
 import wsRoutes from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import roomRoutes from './routes/rooms.js'
@@ -18,6 +19,7 @@ import pageConfigRoutes from './routes/page-config.js'
 
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(headersPlugin)
   await fastify.register(brokerPlugin)
   await fastify.register(statsPlugin)
   await fastify.register(hubPlugin)
@@ -34,7 +36,12 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
 
 /** A ready-to-listen instance of the application. */
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
-  const fastify = Fastify({ logger: false, ...options })
+  const fastify = Fastify({
+    logger: false,
+    // request.ip, request.protocol and request.host believe X-Forwarded-* only from these peers.
+    trustProxy: config.trustProxy ?? false,
+    ...options
+  })
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
   await fastify.register(fp(app), { config })
   return fastify

@@ -1,11 +1,26 @@
 // GET /ws: checks the upgrade request (shutdown, origin, name), then hands
 // the socket to a registered Connection. Other methods get 405, plain GETs 426.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Connection, newConnectionId, type ConnectionOptions, type FrameStream } from '../lib/connection.js'
 import { WriteBatch } from '../lib/write-batch.js'
 import { createFrameParser, resolveName } from '../lib/frames.js'
 
+/**
+ * The origin the request was made to: scheme, host and port, as the browser
+ * saw them (X-Forwarded-Proto / X-Forwarded-Host count only from a peer
+ * TRUST_PROXY trusts: Fastify's request.protocol and request.host).
+ */
+function ownOrigin (request: FastifyRequest): string | undefined {
+  try {
+    // An injected request has no socket, hence no protocol: it is plain http.
+    return new URL(`${request.protocol ?? 'http'}://${request.host}`).origin
+  } catch {
+    return undefined
+  }
+}
+
+/** A browser's Origin must be the request's own origin (scheme, host and port) or one of ALLOWED_ORIGINS. */
 function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
   const origin = request.headers.origin
   if (origin === undefined) return true
@@ -15,7 +30,8 @@ function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
   } catch {
     return false
   }
-  if (parsed.host === request.headers.host) return true
+  // An opaque origin ("null") never equals one made of a scheme and a host.
+  if (parsed.origin === ownOrigin(request)) return true
   return allowed.includes(parsed.origin)
 }
 
@@ -78,11 +94,13 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     }
   })
 
+  const methodNotAllowed = (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(405).header('Allow', 'GET').send({ error: 'Method Not Allowed', message: '/ws accepts only GET (a WebSocket upgrade)' })
   fastify.route({
     method: ['POST', 'PUT', 'PATCH', 'DELETE'],
     url: '/ws',
-    handler (_request, reply) {
-      return reply.code(405).header('Allow', 'GET').send({ error: 'Method Not Allowed', message: '/ws accepts only GET (a WebSocket upgrade)' })
-    }
+    // Answered before the body is parsed: whatever its type (or size), the method is wrong, not the body.
+    onRequest: methodNotAllowed,
+    handler: methodNotAllowed
   })
 }
