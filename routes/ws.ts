@@ -94,7 +94,7 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     }
   })
 
-  const methodNotAllowed = (_request: FastifyRequest, reply: FastifyReply) =>
+  const methodNotAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.code(405).header('Allow', 'GET').send({ error: 'Method Not Allowed', message: '/ws accepts only GET (a WebSocket upgrade)' })
   fastify.route({
     method: ['POST', 'PUT', 'PATCH', 'DELETE'],
