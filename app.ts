@@ -30,7 +30,8 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
   await fastify.register(wsRoutes)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
-  await fastify.register(metricsRoutes)
+  // With INTERNAL_PORT the metrics are served by buildInternalApp only, off the public port.
+  if (opts.config.internalPort === undefined) await fastify.register(metricsRoutes)
   await fastify.register(pageConfigRoutes)
 }
 
@@ -45,4 +46,15 @@ export async function buildApp (config: Config, options: FastifyServerOptions = 
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
   await fastify.register(fp(app), { config })
   return fastify
+}
+
+/**
+ * The internal listener for INTERNAL_PORT (PROTOCOL §4): GET /metrics of
+ * `app`, and nothing else, so the public port need not expose them.
+ */
+export async function buildInternalApp (app: FastifyInstance, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const internal = Fastify({ logger: false, ...options })
+  internal.decorate('metrics', app.metrics)
+  await internal.register(metricsRoutes)
+  return internal
 }
