@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './lib/config.js'
+import { CONNECTIONS_CHECK_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './lib/limits.js'
 import configPlugin from './plugins/config.js'
 import brokerPlugin from './plugins/broker.js'
 import statsPlugin from './plugins/stats.js'
@@ -41,6 +42,13 @@ export async function buildApp (config: Config, options: FastifyServerOptions = 
     logger: false,
     // request.ip, request.protocol and request.host believe X-Forwarded-* only from these peers.
     trustProxy: config.trustProxy ?? false,
+    // Slow requests are cut off (lib/limits.ts); an upgraded WebSocket is not
+    // a request any more, so none of these applies to it.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // No idle-socket timeout: a quiet WebSocket is the heartbeat's to judge.
+    connectionTimeout: 0,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
     ...options
   })
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
