@@ -12,7 +12,7 @@ import { TestClient } from '../helpers/ws-client.js'
  * Sends a WebSocket upgrade request by hand: resolves with 101 once upgraded
  * (and hangs up), or with the refusal's status and JSON body.
  */
-function upgrade (wsUrl: string, headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number, body?: unknown }> {
+function upgrade (wsUrl: string, headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number, body?: unknown, headers?: http.IncomingHttpHeaders }> {
   const url = new URL(wsUrl)
   return new Promise((resolve, reject) => {
     const request = http.get({
@@ -41,7 +41,7 @@ function upgrade (wsUrl: string, headers: Record<string, string> = {}, localAddr
       response.on('end', () => {
         let body: unknown = text
         try { body = JSON.parse(text) } catch {}
-        resolve({ status: response.statusCode ?? 0, body })
+        resolve({ status: response.statusCode ?? 0, body, headers: response.headers })
       })
     })
     request.on('timeout', () => request.destroy(new Error('upgrade request timed out')))
@@ -98,8 +98,9 @@ t.test('display names', async (t) => {
     ['?name=a%0Ab', 'a newline']
   ]
   for (const [query, what] of refused) {
-    const { status, body } = await upgrade(`${server.wsUrl}${query}`)
+    const { status, body, headers } = await upgrade(`${server.wsUrl}${query}`)
     t.equal(status, 400, `${what}: 400`)
+    t.equal(headers?.['x-content-type-options'], 'nosniff', `${what}: the refusal carries nosniff`)
     t.match(body, { field: 'name', message: String }, `${what}: the answer names the field`)
   }
   t.equal(await metric(server.url, 'chat_connections'), 5, 'refused upgrades hold no connection')
