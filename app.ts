@@ -36,19 +36,25 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
   await fastify.register(pageConfigRoutes)
 }
 
+/**
+ * Slow requests are cut off (lib/limits.ts). An upgraded WebSocket is not a
+ * request any more, so none of these applies to it.
+ */
+const TIMEOUTS = {
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  // No idle-socket timeout: a quiet WebSocket is the heartbeat's to judge.
+  connectionTimeout: 0,
+  http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS }
+}
+
 /** A ready-to-listen instance of the application. */
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const fastify = Fastify({
     logger: false,
     // request.ip, request.protocol and request.host believe X-Forwarded-* only from these peers.
     trustProxy: config.trustProxy ?? false,
-    // Slow requests are cut off (lib/limits.ts); an upgraded WebSocket is not
-    // a request any more, so none of these applies to it.
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    // No idle-socket timeout: a quiet WebSocket is the heartbeat's to judge.
-    connectionTimeout: 0,
-    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    ...TIMEOUTS,
     ...options
   })
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
@@ -61,7 +67,7 @@ export async function buildApp (config: Config, options: FastifyServerOptions = 
  * `app`, and nothing else, so the public port need not expose them.
  */
 export async function buildInternalApp (app: FastifyInstance, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
-  const internal = Fastify({ logger: false, ...options })
+  const internal = Fastify({ logger: false, ...TIMEOUTS, ...options })
   internal.decorate('metrics', app.metrics)
   await internal.register(metricsRoutes)
   return internal
