@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './lib/config.js'
+import { CONNECTIONS_CHECK_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './lib/limits.js'
 import configPlugin from './plugins/config.js'
 import brokerPlugin from './plugins/broker.js'
 import statsPlugin from './plugins/stats.js'
@@ -10,6 +11,7 @@ import hubPlugin from './plugins/hub.js'
 import websocketPlugin from './plugins/websocket.js'
 import metricsPlugin from './plugins/metrics.js'
 import staticPlugin from './plugins/static.js'
+import headersPlugin from './plugins/headers.js'
 import wsRoutes from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import roomRoutes from './routes/rooms.js'
@@ -19,6 +21,7 @@ import openApiRoutes from './routes/openapi.js'
 
 export default async function app (fastify: FastifyInstance, opts: { config: Config }) {
   await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(headersPlugin)
   await fastify.register(brokerPlugin)
   await fastify.register(statsPlugin)
   await fastify.register(hubPlugin)
@@ -29,15 +32,45 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
   await fastify.register(wsRoutes)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
-  await fastify.register(metricsRoutes)
+  // With INTERNAL_PORT the metrics are served by buildInternalApp only, off the public port.
+  if (opts.config.internalPort === undefined) await fastify.register(metricsRoutes)
   await fastify.register(pageConfigRoutes)
   await fastify.register(openApiRoutes)
 }
 
+/**
+ * Slow requests are cut off (lib/limits.ts). An upgraded WebSocket is not a
+ * request any more, so none of these applies to it.
+ */
+const TIMEOUTS = {
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  // No idle-socket timeout: a quiet WebSocket is the heartbeat's to judge.
+  connectionTimeout: 0,
+  http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS }
+}
+
 /** A ready-to-listen instance of the application. */
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
-  const fastify = Fastify({ logger: false, ...options })
+  const fastify = Fastify({
+    logger: false,
+    // request.ip, request.protocol and request.host believe X-Forwarded-* only from these peers.
+    trustProxy: config.trustProxy ?? false,
+    ...TIMEOUTS,
+    ...options
+  })
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
   await fastify.register(fp(app), { config })
   return fastify
+}
+
+/**
+ * The internal listener for INTERNAL_PORT (PROTOCOL §4): GET /metrics of
+ * `app`, and nothing else, so the public port need not expose them.
+ */
+export async function buildInternalApp (app: FastifyInstance, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const internal = Fastify({ logger: false, ...TIMEOUTS, ...options })
+  internal.decorate('metrics', app.metrics)
+  await internal.register(metricsRoutes)
+  return internal
 }

@@ -2,7 +2,7 @@
 // (serialised by hand-picked shapes, once per message, never per member).
 // The rules on rooms, names and text live in rules.ts and are re-exported here.
 import { z } from 'zod'
-import { checkName, codePointLength, NAME_MAX_LENGTH, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
+import { checkName, codePointLength, NAME_MAX_LENGTH, NAME_PROBLEMS, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
 export * from './rules.js'
 
@@ -30,7 +30,7 @@ export const DisplayName = z.string({ error: 'expected a string' }).transform((v
   if (checked.ok) return checked.name
   ctx.addIssue({
     code: 'custom',
-    message: checked.problem === 'length' ? `expected 1-${NAME_MAX_LENGTH} characters` : 'expected no control characters'
+    message: checked.problem === 'length' ? `expected 1-${NAME_MAX_LENGTH} characters` : `expected a name that does ${NAME_PROBLEMS[checked.problem]}`
   })
   return z.NEVER
 })

@@ -56,3 +56,15 @@ export const SHUTDOWN_SAFETY_MARGIN_MS = 5000
  * byte caps bound memory, not just text.
  */
 export const HISTORY_MESSAGE_OVERHEAD_BYTES = 256
+
+// HTTP timeouts, set on the Node server by buildApp. A WebSocket, once
+// upgraded, is subject to none of them: its liveness is the heartbeat's job
+// (PING_INTERVAL_MS).
+/** A request's headers and body must have arrived in full by then (Node's requestTimeout): 408 and the socket closed. The largest body, a 64 KiB broadcast, needs only 6.5 KB/s. */
+export const REQUEST_TIMEOUT_MS = 10_000
+/** A request's headers must have arrived by then (Node's headersTimeout): a slowloris holding a socket with half a request is cut off early. */
+export const HEADERS_TIMEOUT_MS = 5000
+/** How often Node looks for requests past those timeouts, so a cut-off comes at most this much late. */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1000
+/** An idle keep-alive HTTP connection is closed after this long: longer than the 60 s idle timeout of common load balancers, so they never reuse a socket the node is closing (Fastify's own default). */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000

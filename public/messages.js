@@ -43,7 +43,7 @@ export function mountMessages ({ client, state }) {
     item.classList.toggle('mine', entry.from === state.me)
     item.dataset.id = entry.id
     paintAvatar(part(item, '.avatar', HTMLSpanElement), entry.from)
-    part(item, '.from', HTMLSpanElement).textContent = entry.from
+    part(item, '.from', HTMLElement).textContent = entry.from
     showTime(part(item, 'time', HTMLTimeElement), entry.ts)
     part(item, '.text', HTMLParagraphElement).textContent = entry.text
     return item
