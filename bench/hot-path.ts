@@ -47,6 +47,7 @@ class CountingSink implements Socket, FrameStream {
   close (): void {}
   terminate (): void {}
   ping (): void {}
+  pause (): void {}
 }
 
 const sendFrame = (room: number, k: number) => Buffer.from(`{"type":"send","room":"room-${room}","text":"#1:${k}@${(1732830000000 + k).toFixed(3)}"}`)

@@ -22,6 +22,8 @@ export interface Socket {
   close (code: number, reason: string): void
   terminate (): void
   ping (): void
+  /** Stops reading the peer's frames (`ws` resumes only when told). */
+  pause (): void
 }
 
 /**
@@ -305,6 +307,9 @@ export class Connection implements Member, Corkable, Tracked {
     this.options.stats.rateLimitedFrames++
     if (++this.rateLimitStrikes < RATE_LIMIT_STRIKES_BEFORE_CLOSE) return false
     this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly')
+    // What the abuser has in flight is not even read: its close frame goes
+    // out, and the socket is cut off after SLOW_CONSUMER_CLOSE_TIMEOUT_MS.
+    this.socket.pause()
     return true
   }
 

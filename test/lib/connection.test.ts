@@ -61,6 +61,11 @@ class FakeSocket extends EventEmitter implements Socket, FrameStream {
     this.pings++
   }
 
+  paused = false
+  pause (): void {
+    this.paused = true
+  }
+
   get frames (): Frame[] {
     return this.sent.map((buffer) => JSON.parse(payloadOf(buffer)) as Frame)
   }
@@ -254,6 +259,7 @@ t.test('100 rate-limited frames in a row close with 1008; an accepted frame rese
   await receive('x')
   t.match(socket.closes, [{ code: 1008, reason: /rate limit/ }], 'an invalid frame does not reset the count')
   t.ok(connection.isClosing)
+  t.ok(socket.paused, 'and what the client still sends is not read')
 })
 
 t.test('the backlog is checked after the flush: a burst the kernel takes is fine, one it leaves is a slow consumer', async (t) => {
