@@ -10,7 +10,7 @@ import {
   type ClientFrame, type ErrorCode, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
-import { RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
+import { POLICY_CLOSE_LINGER_MS, RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
 import type { Corkable, WriteBatch } from './write-batch.js'
@@ -194,13 +194,13 @@ export class Connection implements Member, Corkable, Tracked {
 
   /**
    * Sends a close frame behind whatever is queued, so a slow reader still
-   * gets it once it reads; a peer that reads nothing is cut off after a while.
+   * gets it once it reads; a peer that reads nothing is cut off after `lingerMs`.
    */
-  close (code: number, reason: string): void {
+  close (code: number, reason: string, lingerMs = SLOW_CONSUMER_CLOSE_TIMEOUT_MS): void {
     if (this.closing) return
     this.closing = true
     this.socket.close(code, reason)
-    this.closeTimer = setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_CLOSE_TIMEOUT_MS)
+    this.closeTimer = setTimeout(() => this.socket.terminate(), lingerMs)
     this.closeTimer.unref()
   }
 
@@ -306,9 +306,9 @@ export class Connection implements Member, Corkable, Tracked {
   private strike (): boolean {
     this.options.stats.rateLimitedFrames++
     if (++this.rateLimitStrikes < RATE_LIMIT_STRIKES_BEFORE_CLOSE) return false
-    this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly')
     // What the abuser has in flight is not even read: its close frame goes
-    // out, and the socket is cut off after SLOW_CONSUMER_CLOSE_TIMEOUT_MS.
+    // out, and the socket is cut off after POLICY_CLOSE_LINGER_MS.
+    this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly', POLICY_CLOSE_LINGER_MS)
     this.socket.pause()
     return true
   }

@@ -16,6 +16,13 @@ export const RATE_LIMIT_STRIKES_BEFORE_CLOSE = 100
  */
 export const REPLAY_DRAIN_TIMEOUT_MS = 10_000
 
+/**
+ * A connection closed with 1008 is no longer read (an abuser's frames in
+ * flight cost nothing); its close frame has this long to leave before the
+ * socket is cut. A second is many round trips; the abuser may see 1006.
+ */
+export const POLICY_CLOSE_LINGER_MS = 1000
+
 /** Live messages held for a member while its join history is read; past this it is closed with 1013 and resumes. */
 export const CATCH_UP_BUFFER_MAX = 10_000
 
