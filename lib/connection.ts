@@ -176,6 +176,7 @@ export class Connection implements Member, Corkable, Tracked {
     const onDrain = () => finish(true)
     const timer = setTimeout(() => {
       finish(false)
+      if (this.closing) return
       this.options.stats.slowConsumerCloses++
       this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: the history replay was not read')
     }, this.options.replayDrainTimeoutMs ?? REPLAY_DRAIN_TIMEOUT_MS)

@@ -74,9 +74,11 @@ for (const kind of ['churn', 'invalid'] as const) {
     t.equal(summary.closes['1008'], summary.connections, 'every flooding connection was closed with 1008')
     // Refusals stop at the strike count, give or take a token refilled while the burst is read.
     t.ok(summary.rateLimited <= summary.connections * 2 * RATE_LIMIT_STRIKES_BEFORE_CLOSE, 'the server stopped answering each flooder after about RATE_LIMIT_STRIKES_BEFORE_CLOSE refusals')
-    // Generous bounds for a machine shared with other work (the p99 of 150 samples is one hiccup, so p90 is judged).
+    // Generous bounds for a machine shared with other work: the median may at
+    // most triple (or stay within 10 ms); the tail, which other processes on
+    // the same cores move, only has to stay clear of a stalled node.
     t.ok(quantile(loaded, 0.5) <= Math.max(3 * quantile(quiet, 0.5), 10), `median round trip: ${line(loaded)} against ${line(quiet)}`)
-    t.ok(quantile(loaded, 0.9) <= Math.max(5 * quantile(quiet, 0.9), 50), 'p90 round trip within bounds')
+    t.ok(quantile(loaded, 0.9) <= Math.max(5 * quantile(quiet, 0.9), 150), 'p90 round trip within bounds')
     t.equal(client.closeCode, undefined, 'the probe is still connected')
   })
 }
