@@ -4,8 +4,24 @@
 /** A 1013 close waits behind the backlog; a peer that still reads nothing is cut off after this. */
 export const SLOW_CONSUMER_CLOSE_TIMEOUT_MS = 5000
 
-/** Consecutive rate-limited `send` frames before the connection is closed with 1008. */
+/** Consecutive rate-limited frames (any bucket) before the connection is closed with 1008; an accepted frame resets the count. */
 export const RATE_LIMIT_STRIKES_BEFORE_CLOSE = 100
+
+/**
+ * A history replay (join, resume) is paced by the socket draining; when the
+ * peer takes nothing of what is queued for this long, the replay stops and the
+ * connection is closed with 1013 (it resumes with `since`). 10 s: a reader
+ * that takes a 16 KiB frame plus the socket's 16 KiB high-water mark in that
+ * time (~3 KB/s) keeps up; one that stopped reading is cut off.
+ */
+export const REPLAY_DRAIN_TIMEOUT_MS = 10_000
+
+/**
+ * A connection closed with 1008 is no longer read (an abuser's frames in
+ * flight cost nothing); its close frame has this long to leave before the
+ * socket is cut. A second is many round trips; the abuser may see 1006.
+ */
+export const POLICY_CLOSE_LINGER_MS = 1000
 
 /** Live messages held for a member while its join history is read; past this it is closed with 1013 and resumes. */
 export const CATCH_UP_BUFFER_MAX = 10_000

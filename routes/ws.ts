@@ -72,6 +72,8 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     parse: createFrameParser(config.maxTextLength),
     batch: new WriteBatch(),
     sendQueueMaxBytes: config.sendQueueMaxBytes,
+    frameRatePerSec: config.frameRatePerSec,
+    frameBurst: config.frameBurst,
     rateLimitPerSec: config.rateLimitPerSec,
     rateLimitBurst: config.rateLimitBurst,
     onClosed: (connection) => connections.delete(connection)

@@ -576,3 +576,48 @@ t.test('close stops the presence timers, of rooms made after it too', async (t) 
   hub.disconnect(alice)
   t.same(presence.published.slice(1), [{ room: 'r', joined: [], left: ['w'] }], 'a room that empties still tells the other nodes; late came and went')
 })
+
+t.test('a replay waits for the member to drain; live messages wait behind it, each once, in order', async (t) => {
+  const { hub, broker } = await setup(t)
+  for (let i = 0; i < 3; i++) await broker.publish('r', 'x', `old ${i}`)
+  const alice = new FakeMember('a')
+  alice.replayAccepts = false
+  hub.join(alice, 'r')
+  await microtasks()
+  t.same(alice.ofType('joined').length, 1, 'joined is written, then the hub waits')
+  t.same(alice.texts('r'), [])
+  await broker.publish('r', 'x', 'live 1')
+  t.equal(alice.drain(), 1, 'one wait for drain')
+  await microtasks()
+  t.same(alice.texts('r'), ['old 0'], 'one frame per drain while the socket is full')
+  alice.replayAccepts = true
+  t.equal(alice.drain(), 1)
+  await microtasks()
+  t.same(alice.texts('r'), ['old 0', 'old 1', 'old 2', 'live 1'], 'the rest at once when the socket takes it')
+  await broker.publish('r', 'x', 'live 2')
+  t.same(alice.texts('r'), ['old 0', 'old 1', 'old 2', 'live 1', 'live 2'], 'live')
+})
+
+t.test('a replay stops when the member leaves, re-joins or closes while it waits', async (t) => {
+  const { hub, broker } = await setup(t)
+  for (let i = 0; i < 3; i++) await broker.publish('r', 'x', `old ${i}`)
+  const alice = new FakeMember('a')
+  alice.replayAccepts = false
+  hub.join(alice, 'r')
+  await microtasks()
+  hub.leave(alice, 'r')
+  alice.drain()
+  await microtasks()
+  t.same(alice.texts('r'), [], 'nothing more after the leave')
+
+  const bob = new FakeMember('b')
+  bob.replayAccepts = false
+  hub.join(bob, 'r')
+  await microtasks()
+  bob.drain(false)
+  await microtasks()
+  t.same(bob.texts('r'), [], 'a member whose socket closed gets nothing more')
+  await broker.publish('r', 'x', 'live')
+  t.same(bob.texts('r'), [], 'and does not go live')
+  hub.disconnect(bob)
+})
