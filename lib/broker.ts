@@ -2,7 +2,7 @@
 // then fans it out to every node serving the room, in room order. The memory
 // broker serves one node; the Redis broker a cluster. Who is in a room is
 // another concern (presence.ts).
-import type { StoredMessage } from './frames.js'
+import type { Origin, StoredMessage } from './frames.js'
 
 export interface ReadRequest {
   /** Id of the last message the reader has; absent for the most recent messages. */
@@ -36,8 +36,11 @@ export type BrokerHealth = { ok: true } | { ok: false, check: string, reason: st
 export interface Broker {
   /** Call once before use; `onMessage` receives every message of the rooms subscribed to. */
   start (onMessage: MessageHandler): Promise<void>
-  /** Stores the message, then publishes it. Rejects with BrokerUnavailableError if it could not be stored. */
-  publish (room: string, from: string, text: string): Promise<StoredMessage>
+  /**
+   * Stores the message, then publishes it. Rejects with BrokerUnavailableError if it could not be stored.
+   * `origin` (a verified user, the HTTP API) travels with the message when given.
+   */
+  publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage>
   read (room: string, request: ReadRequest): Promise<ReadResult>
   /** This node has local members in `room` and wants its messages. */
   subscribe (room: string): void

@@ -43,16 +43,19 @@ export function createFrameSchemas (maxTextLength: number) {
   })
   const LeaveFrame = z.strictObject({ type: z.literal('leave'), room: RoomId, ref: Ref.optional() })
   const SendFrame = z.strictObject({ type: z.literal('send'), room: RoomId, text: Text, ref: Ref.optional() })
-  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame], {
-    error: 'expected "type" to be one of "join", "leave", "send"'
+  // The token's own checks (size first) are the verifier's; here only its shape.
+  const AuthFrame = z.strictObject({ type: z.literal('auth'), token: z.string({ error: 'expected a string' }).min(1, 'expected a token'), ref: Ref.optional() })
+  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame, AuthFrame], {
+    error: 'expected "type" to be one of "join", "leave", "send", "auth"'
   })
-  return { JoinFrame, LeaveFrame, SendFrame, ClientFrame }
+  return { JoinFrame, LeaveFrame, SendFrame, AuthFrame, ClientFrame }
 }
 
 type Schemas = ReturnType<typeof createFrameSchemas>
 export type JoinFrame = z.infer<Schemas['JoinFrame']>
 export type LeaveFrame = z.infer<Schemas['LeaveFrame']>
 export type SendFrame = z.infer<Schemas['SendFrame']>
+export type AuthFrame = z.infer<Schemas['AuthFrame']>
 export type ClientFrame = z.infer<Schemas['ClientFrame']>
 
 export type ParseResult =
@@ -127,9 +130,19 @@ export interface StoredMessage {
   from: string
   text: string
   ts: number
+  /** The sender's user id, when the sender was authenticated (§7). */
+  user?: string
+  /** Posted through the HTTP API. */
+  api?: true
 }
 
-export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable' | 'timeout'
+/** Who published a message, beyond its display name: a verified user, or the HTTP API. */
+export interface Origin {
+  user?: string | undefined
+  api?: true | undefined
+}
+
+export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable' | 'timeout' | 'token_invalid'
 
 /** Sent once, right after the upgrade. */
 export interface WelcomeFrame {
@@ -140,6 +153,10 @@ export interface WelcomeFrame {
   name: string
   /** The node that holds the connection. */
   node: string
+  /** The user id from the connection's token; absent for a guest. */
+  user?: string
+  /** Whole seconds until the token expires; absent for a guest. */
+  expiresIn?: number
 }
 
 export interface JoinedFrame {
@@ -161,6 +178,10 @@ export interface MessageFrame {
   text: string
   /** Milliseconds since the epoch, set by the server. */
   ts: number
+  /** The sender's user id, when the sender was authenticated. */
+  user?: string
+  /** Posted through the HTTP API. */
+  api?: true
 }
 
 export interface PresenceFrame {
@@ -178,8 +199,10 @@ export interface LeftFrame {
 export interface AckFrame {
   type: 'ack'
   ref: string
-  /** The stored message's id. */
-  id: string
+  /** The stored message's id (an acknowledged `send`). */
+  id?: string
+  /** Whole seconds until the new token expires (an accepted `auth`). */
+  expiresIn?: number
 }
 
 export interface ErrorFrame {
@@ -198,8 +221,8 @@ function encode (frame: ServerFrame): string {
   return JSON.stringify(frame)
 }
 
-export function encodeWelcome (id: string, name: string, node: string): string {
-  return encode({ type: 'welcome', id, name, node })
+export function encodeWelcome (id: string, name: string, node: string, user?: string, expiresIn?: number): string {
+  return encode(user === undefined ? { type: 'welcome', id, name, node } : { type: 'welcome', id, name, node, user, expiresIn })
 }
 
 export function encodeJoined (room: string, members: string[], recovered: boolean): string {
@@ -211,7 +234,10 @@ export function encodeJoined (room: string, members: string[], recovered: boolea
  * MessageFrame it stands for (test/lib/frames.test.ts compares them).
  */
 export function encodeMessage (message: StoredMessage): string {
-  return `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}}`
+  const head = `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}`
+  // A guest's message (the common case) is the bytes it always was.
+  if (message.user === undefined && message.api === undefined) return `${head}}`
+  return `${head}${message.user === undefined ? '' : `,"user":${JSON.stringify(message.user)}`}${message.api === undefined ? '' : ',"api":true'}}`
 }
 
 export function encodePresence (room: string, joined: string[], left: string[]): string {
@@ -224,6 +250,10 @@ export function encodeLeft (room: string): string {
 
 export function encodeAck (ref: string, id: string): string {
   return encode({ type: 'ack', ref, id })
+}
+
+export function encodeAuthAck (ref: string, expiresIn: number): string {
+  return encode({ type: 'ack', ref, expiresIn })
 }
 
 export function encodeError (code: ErrorCode, message: string, ref?: string): string {

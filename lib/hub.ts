@@ -6,7 +6,7 @@ import { BrokerUnavailableError, type Broker } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeJoined, encodeMessage, encodePresence,
-  type ErrorCode, type StoredMessage
+  type ErrorCode, type Origin, type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import { PresenceWindow } from './presence-window.js'
@@ -19,6 +19,8 @@ import { textFrame } from './ws-frame.js'
 export interface Member {
   readonly id: string
   readonly name: string
+  /** The user id from a verified token; undefined for a guest. */
+  readonly user?: string | undefined
   /** Writes a complete WebSocket frame (`textFrame`); one buffer is shared by every member. */
   write (frame: Buffer): void
   /** Sends an `error` frame (and counts it): the one way a refusal reaches a client. */
@@ -176,9 +178,9 @@ export class Hub {
    * From a member (`from` is its name; the caller checked it joined) or from
    * the HTTP API (no membership needed).
    */
-  publish (room: string, from: string, text: string): Promise<StoredMessage> {
+  publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage> {
     this.stats.messagesIn++
-    return this.broker.publish(room, from, text)
+    return origin === undefined ? this.broker.publish(room, from, text) : this.broker.publish(room, from, text, origin)
   }
 
   /** Stops the presence timers; a window still flushes when its room empties. */

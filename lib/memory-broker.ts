@@ -2,7 +2,7 @@
 // Logs of rooms nobody here is in are kept for resumes and the history API,
 // up to `maxIdleRooms`, the least recently used forgotten first.
 import type { Broker, BrokerHealth, MessageHandler, ReadRequest, ReadResult } from './broker.js'
-import type { StoredMessage } from './frames.js'
+import type { Origin, StoredMessage } from './frames.js'
 import { HistoryRing } from './history.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 
@@ -34,10 +34,12 @@ export class MemoryBroker implements Broker {
     this.onMessage = onMessage
   }
 
-  publish (room: string, from: string, text: string): Promise<StoredMessage> {
+  publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage> {
     const log = this.log(room)
     log.seq++
     const message: StoredMessage = { room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
+    if (origin?.user !== undefined) message.user = origin.user
+    if (origin?.api === true) message.api = true
     log.ring.push(message)
     if (this.subscribed.has(room)) this.onMessage?.(message)
     else this.touchIdle(room)

@@ -148,7 +148,7 @@
  * type-checker reports a code added to or removed from the server's list.
  * @type {Record<ServerErrorCode, true>}
  */
-const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true }
+const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true, token_invalid: true }
 const OPEN = 1
 const CLOSE_NORMAL = 1000
 const CLOSE_POLICY = 1008
@@ -726,7 +726,7 @@ export class ChatClient {
    */
   #onAck (frame) {
     const request = this.#pending.get(frame.ref)
-    if (request?.kind !== 'send') return
+    if (request?.kind !== 'send' || frame.id === undefined) return
     this.#pending.delete(frame.ref)
     request.waiter.resolve({ id: frame.id })
   }

@@ -1,10 +1,12 @@
-// GET /ws: checks the upgrade request (shutdown, origin, name), then hands
-// the socket to a registered Connection. Other methods get 405, plain GETs 426.
+// GET /ws: checks the upgrade request (shutdown, origin, name), then the
+// token once upgraded (routes/ws-auth.ts), then hands the socket to a
+// registered Connection. Other methods get 405, plain GETs 426.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Connection, newConnectionId, type ConnectionOptions, type FrameStream } from '../lib/connection.js'
 import { WriteBatch } from '../lib/write-batch.js'
 import { createFrameParser, resolveName } from '../lib/frames.js'
+import { admitConnection } from './ws-auth.js'
 
 function originAllowed (request: FastifyRequest, allowed: string[]): boolean {
   const origin = request.headers.origin
@@ -36,7 +38,7 @@ declare module 'fastify' {
 }
 
 export default async function wsRoutes (fastify: FastifyInstance) {
-  const { config, hub, stats, connections } = fastify
+  const { config, hub, stats, connections, auth } = fastify
   const shared: ConnectionOptions = {
     hub,
     stats,
@@ -45,7 +47,14 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     sendQueueMaxBytes: config.sendQueueMaxBytes,
     rateLimitPerSec: config.rateLimitPerSec,
     rateLimitBurst: config.rateLimitBurst,
-    onClosed: (connection) => connections.delete(connection)
+    onClosed: (connection) => {
+      connections.delete(connection)
+      auth.users.delete(connection)
+    },
+    auth: {
+      clockToleranceS: config.authClockToleranceS,
+      refresh: (user, token) => auth.authenticator.refresh(user, token)
+    }
   }
   fastify.decorateRequest('chatName', '')
 
@@ -68,13 +77,17 @@ export default async function wsRoutes (fastify: FastifyInstance) {
       return reply.code(426).header('Upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'GET /ws must be a WebSocket upgrade' })
     },
     wsHandler (socket, request) {
-      const connection = new Connection(newConnectionId(), request.chatName, socket, streamOf(socket), {
-        ...shared,
-        onInternalError: (error, consequence) => request.log.error({ err: error }, consequence)
+      admitConnection(socket, request, auth.authenticator, (identity) => {
+        const connection = new Connection(newConnectionId(), identity?.name ?? request.chatName, socket, streamOf(socket), {
+          ...shared,
+          onInternalError: (error, consequence) => request.log.error({ err: error }, consequence)
+        }, identity)
+        connections.add(connection)
+        auth.users.add(connection)
+        connection.listen(socket)
+        connection.welcome(config.nodeId)
+        return connection
       })
-      connections.add(connection)
-      connection.listen(socket)
-      connection.welcome(config.nodeId)
     }
   })
 

@@ -1,0 +1,55 @@
+// Back-office HTTP API on users: POST /users/:id/disconnect closes every
+// connection of a user with 4003 and revokes its earlier tokens (PROTOCOL §4, §7).
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { USER_ID_MAX_LENGTH } from '../lib/auth/identity.js'
+import { codePointLength } from '../lib/rules.js'
+
+/** Longest `reason` of a disconnect, in code points; it becomes the close reason. */
+export const DISCONNECT_REASON_MAX_LENGTH = 128
+/** A disconnect body is `{"reason"?: string}`: a few hundred bytes at most. */
+const DISCONNECT_BODY_LIMIT_BYTES = 4096
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+const DisconnectBody = z.strictObject({
+  reason: z.string({ error: 'expected a string' })
+    .refine((value) => codePointLength(value) <= DISCONNECT_REASON_MAX_LENGTH, `expected at most ${DISCONNECT_REASON_MAX_LENGTH} characters`)
+    .optional()
+}, { error: 'expected a JSON object {"reason"?: string}' })
+
+export default async function userRoutes (fastify: FastifyInstance) {
+  const { config, auth } = fastify
+  const expectedDigest = config.broadcastToken === undefined ? undefined : digest(config.broadcastToken)
+
+  fastify.post<{ Params: { id: string } }>('/users/:id/disconnect', {
+    bodyLimit: DISCONNECT_BODY_LIMIT_BYTES,
+    // Authentication runs before the body is read: an anonymous caller learns nothing else.
+    async onRequest (request, reply) {
+      if (expectedDigest === undefined) {
+        return reply.code(403).send({ error: 'Forbidden', message: 'the back-office API is disabled; set BROADCAST_TOKEN to a secret of at least 16 characters to enable it' })
+      }
+      const header = request.headers.authorization ?? ''
+      const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : ''
+      if (!timingSafeEqual(digest(given), expectedDigest)) {
+        return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'Unauthorized', message: 'expected Authorization: Bearer <BROADCAST_TOKEN>' })
+      }
+    }
+  }, async (request, reply) => {
+    const user = request.params.id
+    if (user.length === 0 || codePointLength(user) > USER_ID_MAX_LENGTH) {
+      return reply.code(400).send({ error: 'Bad Request', field: 'id', message: `expected a user id of 1-${USER_ID_MAX_LENGTH} characters` })
+    }
+    const body = DisconnectBody.safeParse(request.body ?? {})
+    if (!body.success) {
+      const issue = body.error.issues[0]
+      const field = String(issue?.path[0] ?? 'body')
+      return reply.code(400).send({ error: 'Bad Request', field, message: issue?.message ?? 'invalid body' })
+    }
+    auth.disconnectUser(user, body.data.reason)
+    return reply.code(202).send({ user })
+  })
+}
