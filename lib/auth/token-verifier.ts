@@ -52,6 +52,8 @@ export interface TokenVerifierOptions {
   now?: () => number
   /** Key-set fetch timeout; JWKS_FETCH_TIMEOUT_MS by default. */
   jwksTimeoutMs?: number
+  /** Least time between fetches on an unknown `kid`; JWKS_COOLDOWN_MS by default (tests shorten it). */
+  jwksCooldownMs?: number
 }
 
 function refused (reason: TokenFailureReason, message: string): Verification {
@@ -70,7 +72,7 @@ export class TokenVerifier {
       ? undefined
       : createRemoteJWKSet(new URL(options.jwksUrl), {
         cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
-        cooldownDuration: JWKS_COOLDOWN_MS,
+        cooldownDuration: options.jwksCooldownMs ?? JWKS_COOLDOWN_MS,
         timeoutDuration: options.jwksTimeoutMs ?? JWKS_FETCH_TIMEOUT_MS
       })
     this.now = options.now ?? Date.now
