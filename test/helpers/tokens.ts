@@ -60,8 +60,9 @@ export class JwksServer {
   private constructor (private readonly server: http.Server, readonly url: string) {}
 
   static async start (t: Test, keys: SigningKey[] = []): Promise<JwksServer> {
-    let self: JwksServer | undefined
+    const holder: { self?: JwksServer } = {}
     const server = http.createServer((request, response) => {
+      const self = holder.self
       if (self === undefined) return
       self.fetches++
       if (self.down || request.url !== '/jwks.json') {
@@ -72,8 +73,9 @@ export class JwksServer {
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as AddressInfo
-    self = new JwksServer(server, `http://127.0.0.1:${port}/jwks.json`)
+    const self = new JwksServer(server, `http://127.0.0.1:${port}/jwks.json`)
     self.keys = keys.map((key) => key.jwk)
+    holder.self = self
     t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
     return self
   }
