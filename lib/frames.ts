@@ -234,10 +234,13 @@ export function encodeJoined (room: string, members: string[], recovered: boolea
  * MessageFrame it stands for (test/lib/frames.test.ts compares them).
  */
 export function encodeMessage (message: StoredMessage): string {
-  const head = `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}`
-  // A guest's message (the common case) is the bytes it always was.
-  if (message.user === undefined && message.api === undefined) return `${head}}`
-  return `${head}${message.user === undefined ? '' : `,"user":${JSON.stringify(message.user)}`}${message.api === undefined ? '' : ',"api":true'}}`
+  // A guest's message (the common case) is the bytes it always was: one template, no extra field.
+  return `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}${message.user === undefined && message.api === undefined ? '' : originFields(message)}}`
+}
+
+/** `,"user":…` and `,"api":true`, for a message from a verified user or the HTTP API. */
+function originFields ({ user, api }: StoredMessage): string {
+  return `${user === undefined ? '' : `,"user":${JSON.stringify(user)}`}${api === undefined ? '' : ',"api":true'}`
 }
 
 export function encodePresence (room: string, joined: string[], left: string[]): string {
