@@ -9,7 +9,7 @@ import {
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
   type MessageHandler, type ReadRequest, type ReadResult
 } from './broker.js'
-import type { StoredMessage } from './frames.js'
+import type { Origin, StoredMessage } from './frames.js'
 import { REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, ROOM_LOG_RETENTION_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
@@ -32,7 +32,7 @@ export interface RedisBrokerOptions {
 
 /** What travels on a room channel: a stored message (written by PUBLISH_SCRIPT), or an ephemeral payload. */
 type Wire =
-  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number }
+  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1 }
   | { k: 'e', r: string, n: string, c: string, d: unknown }
 
 type EphemeralHandler = (room: string, payload: unknown) => void
@@ -81,20 +81,21 @@ export class RedisBroker implements Broker, EphemeralChannel {
     this.probe.start()
   }
 
-  async publish (room: string, from: string, text: string): Promise<StoredMessage> {
+  async publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage> {
     const keys = roomKeys(room)
     const ts = this.now()
     let epoch: string
     let seq: number
     try {
       [epoch, seq] = await this.command.chatPublish(
-        keys.meta, keys.log, keys.channel, newEpoch(), this.options.historySize, from, text, ts, room, ROOM_LOG_RETENTION_MS
+        keys.meta, keys.log, keys.channel, newEpoch(), this.options.historySize, from, text, ts, room, ROOM_LOG_RETENTION_MS,
+        origin?.user ?? '', origin?.api === true ? '1' : ''
       )
     } catch (error) {
       this.reportUnexpected(error, 'storing a message')
       throw new BrokerUnavailableError(`Redis could not store the message (${(error as Error).message}); nothing was published, try again`)
     }
-    return { room, id: formatMessageId(epoch, seq), seq, from, text, ts }
+    return withOrigin({ room, id: formatMessageId(epoch, seq), seq, from, text, ts }, origin?.user, origin?.api)
   }
 
   async read (room: string, { since, limit, fallbackLimit }: ReadRequest): Promise<ReadResult> {
@@ -188,7 +189,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
       if (wire.n !== this.options.nodeId) this.ephemeralHandlers.get(wire.c)?.(wire.r, wire.d)
       return
     }
-    this.rooms.get(wire.r)?.offer(wire.e, { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t })
+    const message: StoredMessage = { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t }
+    this.rooms.get(wire.r)?.offer(wire.e, wire.u === undefined && wire.a === undefined ? message : withOrigin(message, wire.u, wire.a === 1 || undefined))
   }
 
   /** The subscriber came back: subscribe again to everything and repair every room. */
@@ -234,6 +236,21 @@ async function untilStarted (sequencer: RoomSequencer): Promise<void> {
 
 function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {
   const seq = Number(id.slice(0, id.indexOf('-')))
-  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t.
-  return { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
+  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user) and a (the API) when present.
+  const message: StoredMessage = { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
+  if (fields.length <= 6) return message
+  let user: string | undefined
+  let api: true | undefined
+  for (let i = 6; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'u') user = fields[i + 1] as string
+    else if (fields[i] === 'a') api = true
+  }
+  return withOrigin(message, user, api)
+}
+
+/** `message` with the sender's user id and the API mark, when there are any. */
+function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined): StoredMessage {
+  if (user !== undefined) message.user = user
+  if (api !== undefined) message.api = api
+  return message
 }

@@ -18,7 +18,8 @@ declare module 'ioredis' {
     /** PUBLISH_SCRIPT: stores and publishes a message; returns its epoch and sequence. */
     chatPublish (
       meta: string, log: string, channel: string, epochCandidate: string, maxLength: number,
-      from: string, text: string, ts: number, room: string, retentionMs: number
+      from: string, text: string, ts: number, room: string, retentionMs: number,
+      user: string, api: '' | '1'
     ): Result<[epoch: string, seq: number], Context>
     /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
     chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
@@ -65,17 +66,31 @@ export function idempotencyKey (room: string, key: string): string {
 /**
  * Store, then publish — in one step, so a message is never published
  * without being in the log, and sequences have no holes.
- * KEYS: meta, log. ARGV: channel, epoch candidate, max length, from, text, ts, room, retention ms.
+ * KEYS: meta, log. ARGV: channel, epoch candidate, max length, from, text, ts, room, retention ms,
+ * user ('' for a guest), api ('1' for the HTTP API, else '').
+ * A guest's message is stored and published exactly as before users existed: no `u`, no `a`.
  * Returns { epoch, seq }.
  */
 export const PUBLISH_SCRIPT = `
 redis.call('HSETNX', KEYS[1], 'e', ARGV[2])
 local epoch = redis.call('HGET', KEYS[1], 'e')
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'f', ARGV[4], 'x', ARGV[5], 't', ARGV[6])
+local fields = { 'f', ARGV[4], 'x', ARGV[5], 't', ARGV[6] }
+local wire = { k = 'm', r = ARGV[7], e = epoch, s = seq, f = ARGV[4], x = ARGV[5], t = tonumber(ARGV[6]) }
+if ARGV[9] ~= '' then
+  fields[#fields + 1] = 'u'
+  fields[#fields + 1] = ARGV[9]
+  wire.u = ARGV[9]
+end
+if ARGV[10] == '1' then
+  fields[#fields + 1] = 'a'
+  fields[#fields + 1] = '1'
+  wire.a = 1
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
-redis.call('PUBLISH', ARGV[1], cjson.encode({ k = 'm', r = ARGV[7], e = epoch, s = seq, f = ARGV[4], x = ARGV[5], t = tonumber(ARGV[6]) }))
+redis.call('PUBLISH', ARGV[1], cjson.encode(wire))
 return { epoch, seq }
 `
 
