@@ -49,7 +49,12 @@ export default async function userRoutes (fastify: FastifyInstance) {
       const field = String(issue?.path[0] ?? 'body')
       return reply.code(400).send({ error: 'Bad Request', field, message: issue?.message ?? 'invalid body' })
     }
-    auth.disconnectUser(user, body.data.reason)
+    try {
+      await auth.disconnectUser(user, body.data.reason)
+    } catch {
+      // This node's connections are closed; the others and the revocation could not be told.
+      return reply.code(503).send({ error: 'Service Unavailable', message: 'Redis is unavailable: the user was disconnected on this node only and the revocation was not stored; retry' })
+    }
     return reply.code(202).send({ user })
   })
 }

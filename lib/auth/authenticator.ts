@@ -4,7 +4,6 @@
 import { CloseCode } from '../close-codes.js'
 import type { Identity } from './identity.js'
 import type { OfferedToken } from './offered-token.js'
-import type { Revocations } from './revocations.js'
 import { TOKEN_FAILURE_REASONS, type TokenFailureReason, type TokenVerifier } from './token-verifier.js'
 
 /** Every reason a token (or its absence) is refused; the metrics count each. */
@@ -31,9 +30,14 @@ export interface AuthCounters {
   apiDisconnects: number
 }
 
+/** Answers whether a user's token issued at `iat` was revoked: in memory (one node) or through Redis (a cluster). */
+export interface RevocationCheck {
+  isRevoked (user: string, iat: number | undefined): boolean | Promise<boolean>
+}
+
 export interface AuthenticatorOptions {
   verifier: TokenVerifier
-  revocations: Revocations
+  revocations: RevocationCheck
   /** AUTH_REQUIRED: no token → 4003 instead of a guest. */
   required: boolean
 }
@@ -75,7 +79,14 @@ export class Authenticator {
     const verification = await this.options.verifier.verify(token)
     if (!verification.ok) return this.fail(verification.reason, verification.message)
     const { user, iat } = verification.identity
-    if (this.options.revocations.isRevoked(user, iat)) return this.fail('revoked', 'token revoked: the user was disconnected')
+    let revoked: boolean
+    try {
+      revoked = await this.options.revocations.isRevoked(user, iat)
+    } catch {
+      // The shared revocations cannot be read: the token may be revoked, so it waits.
+      return this.fail('unavailable', 'revocations could not be checked; try again later')
+    }
+    if (revoked) return this.fail('revoked', 'token revoked: the user was disconnected')
     return verification
   }
 
