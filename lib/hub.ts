@@ -2,6 +2,7 @@
 // Its methods are synchronous: membership changes happen at once, and only
 // the reply to a join (members and history, which the broker may have to fetch)
 // completes later. Each room's presence window batches its joins and leaves.
+import { RoomUsers } from './auth/room-users.js'
 import { BrokerUnavailableError, type Broker } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
@@ -51,6 +52,13 @@ interface Room {
   readonly catchingUp: Map<Member, StoredMessage[]>
   /** Batches the room's joins and leaves; tells the live members and the other nodes. */
   readonly presenceWindow: PresenceWindow<Member>
+  /** Presence counts a user once, however many of its connections are here. */
+  readonly users: RoomUsers<Member>
+}
+
+/** What presence records for a user with connections in a room: its id, and its first connection's name. */
+function userPresence (member: Member): Member {
+  return { id: `user:${member.user ?? ''}`, name: member.name, user: member.user, write () {}, error () {}, close () {} }
 }
 
 export type JoinOutcome = 'joined' | 'too_many_rooms'
@@ -119,8 +127,11 @@ export class Hub {
     rooms.add(target)
     const buffer: StoredMessage[] = []
     target.catchingUp.set(member, buffer)
-    this.presence.memberJoined(room, member)
-    target.presenceWindow.joined(member)
+    const present = target.users.joined(member)
+    if (present !== undefined) {
+      this.presence.memberJoined(room, present)
+      target.presenceWindow.joined(present)
+    }
 
     const read = since === undefined
       ? this.broker.read(room, { limit: this.options.historyOnJoin })
@@ -227,7 +238,7 @@ export class Hub {
         timer: this.options.timer
       })
       if (this.closed) presenceWindow.close()
-      room = { name, live, catchingUp: new Map(), presenceWindow }
+      room = { name, live, catchingUp: new Map(), presenceWindow, users: new RoomUsers(userPresence) }
       this.rooms.set(name, room)
       this.broker.subscribe(name)
     }
@@ -238,8 +249,11 @@ export class Hub {
     room.live.delete(member)
     room.catchingUp.delete(member)
     this.memberships.get(member)?.delete(room)
-    this.presence.memberLeft(room.name, member)
-    room.presenceWindow.left(member)
+    const absent = room.users.left(member)
+    if (absent !== undefined) {
+      this.presence.memberLeft(room.name, absent)
+      room.presenceWindow.left(absent)
+    }
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
       room.presenceWindow.flush()
@@ -248,8 +262,13 @@ export class Hub {
     }
   }
 
-  private * localNames (room: Room): Iterable<string> {
-    for (const member of room.live) yield member.name
-    for (const member of room.catchingUp.keys()) yield member.name
+  /** This node's members of the room: one name per user, one per guest connection. */
+  private localNames (room: Room): Iterable<string> {
+    return room.users.names(this.membersOf(room))
+  }
+
+  private * membersOf (room: Room): Iterable<Member> {
+    yield * room.live
+    yield * room.catchingUp.keys()
   }
 }

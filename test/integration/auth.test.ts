@@ -328,3 +328,32 @@ t.test('no token ever reaches the log', async (t) => {
   }
   t.notMatch(logText, /bearer\.eyJ/i, 'no subprotocol header')
 })
+
+t.test('members and presence count a user once: joined on the first connection, left on the last', async (t) => {
+  const server = await start(t, { PRESENCE_BATCH_MS: '0' })
+  const watcher = await TestClient.open(t, server.wsUrl, 'watcher')
+  await watcher.join('team')
+  const token = await hsToken({ sub: 'zoe', name: 'Zoe' })
+  const laptop = await userClient(t, server.wsUrl, token)
+  const phone = await userClient(t, server.wsUrl, token)
+  await laptop.join('team')
+  await watcher.next((f) => f.type === 'presence' && (f.joined as string[]).includes('Zoe'), 'Zoe joined')
+  const joined = await phone.join('team')
+  t.same([...(joined.members as string[])].sort(), ['Zoe', 'watcher'], 'members lists the user once')
+  const guest = await TestClient.open(t, server.wsUrl, 'Zoe')
+  await guest.join('team')
+  await watcher.next((f) => f.type === 'presence' && (f.joined as string[]).includes('Zoe'), 'the guest named Zoe', watcher.frames.length - 1)
+  laptop.send({ type: 'leave', room: 'team' })
+  await laptop.next((f) => f.type === 'left', 'left')
+  phone.send({ type: 'leave', room: 'team' })
+  await phone.next((f) => f.type === 'left', 'left')
+  // The guest's leave comes last: once it is seen, every earlier change has been told.
+  guest.send({ type: 'leave', room: 'team' })
+  await guest.next((f) => f.type === 'left', 'left')
+  const lefts = () => watcher.ofType('presence').filter((f) => (f.left as string[]).includes('Zoe')).length
+  await watcher.until(() => lefts() >= 2, 'the user and the guest left')
+  await sleep(100)
+  const presence = watcher.ofType('presence')
+  t.equal(presence.filter((f) => (f.joined as string[]).includes('Zoe')).length, 2, 'joined twice: the user once, the guest once')
+  t.equal(lefts(), 2, 'left twice: the user once (on its last connection), the guest once')
+})
