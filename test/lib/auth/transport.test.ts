@@ -46,3 +46,22 @@ t.test('display names: name claim, else sub, else user-<hash>', async (t) => {
   t.match(displayNameFor('x'.repeat(33), 'y'.repeat(33)), /^user-[0-9a-f]{8}$/)
   t.equal(displayNameFor('x'.repeat(33), null), displayNameFor('x'.repeat(33), 5), 'the hash depends on sub only')
 })
+
+t.test('a Fastify logger built with the redaction: request logs, child loggers and 404 messages carry no token', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { Writable } = await import('node:stream')
+  let out = ''
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { out += chunk.toString(); done() } })
+  const app = Fastify({ logger: withTokenRedaction({ level: 'info', stream }) })
+  app.get('/x', async (request) => {
+    request.log.info('quoted /ws?token=abc.def.ghi in a message')
+    request.log.child({}).warn('offered bearer.secret-one')
+    return {}
+  })
+  t.teardown(() => app.close())
+  await app.inject('/x?token=first-secret')
+  await app.inject('/nowhere?token=second-secret')
+  for (const secret of ['abc.def', 'secret-one', 'first-secret', 'second-secret']) t.notMatch(out, secret, `${secret} is not logged`)
+  t.match(out, /"url":"\/x\?token=\[redacted\]"/, 'the request is still logged')
+  t.match(out, /Route GET:\/nowhere\?token=\[redacted\] not found/, 'and the 404')
+})
