@@ -29,7 +29,7 @@ t.test('redaction of URLs, subprotocols and bare JWTs', async (t) => {
   t.equal(withTokenRedaction(false), false)
   t.equal(withTokenRedaction(undefined), false)
   const options = withTokenRedaction<{ level: string }>({ level: 'info' })
-  t.ok(options !== false && options.level === 'info' && 'req' in options.serializers)
+  t.ok(options !== false && options.level === 'info' && 'req' in (options as unknown as { serializers: object }).serializers)
 })
 
 t.test('close reasons fit in 123 bytes without splitting a character', async (t) => {
