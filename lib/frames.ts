@@ -273,8 +273,15 @@ export interface PageConfig {
   roomPattern: string
   /** ROOM_PATTERN in words. */
   roomRule: string
+  /** PAGE_TOKEN_URL: where the page fetches its connection token (with credentials) before each connect and refresh. */
+  tokenUrl?: string
+  /** AUTH_REQUIRED: guests are refused, so a page without a token should say so rather than connect. */
+  authRequired?: true
 }
 
-export function pageConfig (maxTextLength: number): PageConfig {
-  return { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+export function pageConfig (maxTextLength: number, auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {}): PageConfig {
+  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+  if (auth.tokenUrl !== undefined) config.tokenUrl = auth.tokenUrl
+  if (auth.authRequired === true) config.authRequired = true
+  return config
 }
