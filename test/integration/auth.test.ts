@@ -357,3 +357,22 @@ t.test('members and presence count a user once: joined on the first connection, 
   t.equal(presence.filter((f) => (f.joined as string[]).includes('Zoe')).length, 2, 'joined twice: the user once, the guest once')
   t.equal(lefts(), 2, 'left twice: the user once (on its last connection), the guest once')
 })
+
+t.test('frames sent while the token is checked wait for it, in order, even beyond the held count', async (t) => {
+  const server = await start(t)
+  const token = await hsToken({ sub: 'yuri' })
+  const client = await new Promise<TestClient>((resolve, reject) => {
+    const socket = new WebSocket(server.wsUrl, ['chat', `bearer.${token}`])
+    const client = new TestClient(socket)
+    socket.once('open', () => {
+      // Sent before the welcome: the server is still verifying the token.
+      for (let i = 0; i < 20; i++) client.send({ type: 'join', room: `early-${i}` })
+      resolve(client)
+    })
+    socket.once('error', reject)
+  })
+  t.teardown(() => client.socket.terminate())
+  await client.until((frames) => frames.filter((f) => f.type === 'joined').length === 20, 'all 20 joins')
+  t.equal(client.frames[0]?.type, 'welcome', 'the welcome comes first')
+  t.same(client.ofType('joined').map((f) => f.room), Array.from({ length: 20 }, (_v, i) => `early-${i}`), 'in order')
+})
