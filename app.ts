@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './lib/config.js'
 import { withTokenRedaction } from './lib/log-redaction.js'
+import { USER_ID_MAX_PARAM_LENGTH } from './routes/users.js'
 import configPlugin from './plugins/config.js'
 import brokerPlugin from './plugins/broker.js'
 import statsPlugin from './plugins/stats.js'
@@ -40,7 +41,8 @@ export default async function app (fastify: FastifyInstance, opts: { config: Con
 /** A ready-to-listen instance of the application. */
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   // Every logger this app builds redacts connection tokens (PROTOCOL §1).
-  const fastify = Fastify({ ...options, logger: withTokenRedaction(options.logger) })
+  // A user id in a path (POST /users/:id/disconnect) may be longer than Fastify's default 100.
+  const fastify = Fastify({ routerOptions: { maxParamLength: USER_ID_MAX_PARAM_LENGTH }, ...options, logger: withTokenRedaction(options.logger) })
   // Registered with fastify-plugin so its decorators (hub, connections…) are visible to the caller.
   await fastify.register(fp(app), { config })
   return fastify

@@ -8,6 +8,12 @@ import { codePointLength } from '../lib/rules.js'
 
 /** Longest `reason` of a disconnect, in code points; it becomes the close reason. */
 export const DISCONNECT_REASON_MAX_LENGTH = 128
+/**
+ * Longest path parameter the router takes: a 128-code-point user id,
+ * percent-encoded (up to 4 UTF-8 bytes of 3 characters each per code point).
+ */
+export const USER_ID_MAX_PARAM_LENGTH = USER_ID_MAX_LENGTH * 12
+
 /** A disconnect body is `{"reason"?: string}`: a few hundred bytes at most. */
 const DISCONNECT_BODY_LIMIT_BYTES = 4096
 
