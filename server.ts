@@ -2,7 +2,7 @@
 // gracefully on a signal or an unexpected error (PROTOCOL §5).
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from './app.js'
+import { buildApp, buildInternalApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
 import { SHUTDOWN_SAFETY_MARGIN_MS } from './lib/limits.js'
 
@@ -33,6 +33,10 @@ async function build (config: Config): Promise<FastifyInstance> {
 
 const config = readConfig()
 const app = await build(config)
+// INTERNAL_PORT: /metrics moves to a listener of its own (PROTOCOL §4).
+const internal = config.internalPort === undefined
+  ? undefined
+  : await buildInternalApp(app, { logger: { level: config.logLevel } })
 
 // Signals (SIGTERM, SIGINT…) and unexpected errors (uncaughtException,
 // unhandledRejection) end the process the same way (PROTOCOL §5): every
@@ -53,11 +57,14 @@ closeWithGrace({
   const report = await app.connections.drain()
   app.log.info(report, 'drain complete')
   await app.close()
+  // Last, so the metrics can be scraped while the node drains.
+  await internal?.close()
   app.log.info('stopped')
 })
 
 try {
   await app.listen({ port: config.port, host: config.host })
+  await internal?.listen({ port: config.internalPort, host: config.host })
 } catch (error) {
   app.log.error(error)
   process.exit(1)

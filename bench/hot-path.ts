@@ -33,7 +33,7 @@ const DEFAULTS = loadConfig({})
 /** A WebSocket and its TCP stream that accept everything and count it. */
 class CountingSink implements Socket, FrameStream {
   readonly readyState = 1
-  readonly bufferedAmount = 0
+  readonly writableLength = 0
   bytes = 0
   write (frame: Buffer): boolean {
     this.bytes += frame.length
@@ -42,9 +42,12 @@ class CountingSink implements Socket, FrameStream {
 
   cork (): void {}
   uncork (): void {}
+  once (): void {}
+  off (): void {}
   close (): void {}
   terminate (): void {}
   ping (): void {}
+  pause (): void {}
 }
 
 const sendFrame = (room: number, k: number) => Buffer.from(`{"type":"send","room":"room-${room}","text":"#1:${k}@${(1732830000000 + k).toFixed(3)}"}`)
@@ -63,7 +66,12 @@ async function drive (count: number, sendOne: (room: number, k: number) => void)
 
 async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: number }> {
   const stats = createStats()
-  const broker = new MemoryBroker({ historySize: DEFAULTS.historySize, maxIdleRooms: ROOMS })
+  const broker = new MemoryBroker({
+    historySize: DEFAULTS.historySize,
+    historyMaxBytes: DEFAULTS.historyMaxBytes,
+    historyTotalMaxBytes: DEFAULTS.historyTotalMaxBytes,
+    maxIdleRooms: ROOMS
+  })
   const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 0, historySize: DEFAULTS.historySize, presenceBatchMs: DEFAULTS.presenceBatchMs, maxRoomsPerConnection: DEFAULTS.maxRoomsPerConnection })
   await hub.start()
   const options = {
@@ -72,6 +80,8 @@ async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: nu
     batch: new WriteBatch(),
     parse: createFrameParser(DEFAULTS.maxTextLength),
     sendQueueMaxBytes: 1 << 30,
+    frameRatePerSec: 1e9,
+    frameBurst: 1e9,
     rateLimitPerSec: 1e9,
     rateLimitBurst: 1e9
   }

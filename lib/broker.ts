@@ -31,16 +31,30 @@ export interface ClusterStats {
   probeRoundTripMs: number
 }
 
+/** What the sender of a stored message learns: the `ack`'s id, the HTTP 202 body. */
+export type PublishReceipt = Pick<StoredMessage, 'room' | 'id' | 'ts'>
+
+/** How a message is published besides its words: who is behind it, and the caller's retry key. */
+export interface PublishOptions extends Origin {
+  idempotencyKey?: string | undefined
+}
+
 export type BrokerHealth = { ok: true } | { ok: false, check: string, reason: string }
 
 export interface Broker {
   /** Call once before use; `onMessage` receives every message of the rooms subscribed to. */
   start (onMessage: MessageHandler): Promise<void>
   /**
-   * Stores the message, then publishes it. Rejects with BrokerUnavailableError if it could not be stored.
-   * `origin` (a verified user, the HTTP API) travels with the message when given.
+   * Stores the message, then publishes it. Rejects with BrokerUnavailableError
+   * if it could not be stored, BrokerTimeoutError if the store did not answer.
+   * The origin in `options` (a verified user, the HTTP API) travels with the
+   * message. With `options.idempotencyKey`, a cluster broker records the key
+   * in the same atomic step as the message, and a repeat within
+   * IDEMPOTENCY_TTL_MS gets the first call's receipt and publishes nothing
+   * (PROTOCOL §4); the memory broker ignores it (MemoryIdempotencyStore does
+   * that job on one node).
    */
-  publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage>
+  publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
   read (room: string, request: ReadRequest): Promise<ReadResult>
   /** This node has local members in `room` and wants its messages. */
   subscribe (room: string): void
@@ -71,5 +85,17 @@ export class BrokerUnavailableError extends Error {
   constructor (message = 'the message broker is unavailable; nothing was published, try again') {
     super(message)
     this.name = 'BrokerUnavailableError'
+  }
+}
+
+/**
+ * The broker took the message but did not answer in time: it may or may not
+ * have been published, and if it was, it is delivered like any other. A retry
+ * with the same Idempotency-Key publishes it at most once.
+ */
+export class BrokerTimeoutError extends Error {
+  constructor (message = 'the message broker did not answer in time; the message may or may not have been published') {
+    super(message)
+    this.name = 'BrokerTimeoutError'
   }
 }

@@ -1,10 +1,11 @@
-// One WebSocket connection: reads client frames, validates them and turns
-// them into hub calls; writes frames and watches its own send backlog.
+// One WebSocket connection: rate-limits, validates and dispatches client
+// frames to the hub; writes frames, paces history replays by the socket
+// draining, and watches its send backlog after each flush.
 import { randomBytes } from 'node:crypto'
 import type { AuthOutcome } from './auth/authenticator.js'
 import type { Identity } from './auth/identity.js'
 import { TokenSession } from './auth/session.js'
-import { BrokerUnavailableError } from './broker.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
@@ -12,7 +13,7 @@ import {
   type ClientFrame, type ErrorCode, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
-import { RATE_LIMIT_STRIKES_BEFORE_CLOSE, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
+import { POLICY_CLOSE_LINGER_MS, RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
 import type { Timer } from './timer.js'
@@ -22,11 +23,11 @@ import { textFrame } from './ws-frame.js'
 /** The part of a `ws` WebSocket a connection uses: control frames and state. */
 export interface Socket {
   readonly readyState: number
-  /** Bytes queued for the peer and not yet taken by the kernel. */
-  readonly bufferedAmount: number
   close (code: number, reason: string): void
   terminate (): void
   ping (): void
+  /** Stops reading the peer's frames (`ws` resumes only when told). */
+  pause (): void
 }
 
 /**
@@ -36,7 +37,12 @@ export interface Socket {
  * the same stream, so the order of bytes is kept.
  */
 export interface FrameStream extends Corkable {
+  /** False once the stream holds its high-water mark: a replay then waits for 'drain'. */
   write (frame: Buffer): boolean
+  /** Bytes written and not yet taken by the kernel (a net.Socket's own count). */
+  readonly writableLength: number
+  once (event: 'drain', listener: () => void): unknown
+  off (event: 'drain', listener: () => void): unknown
 }
 
 /** The events of a `ws` WebSocket a connection listens to. */
@@ -53,9 +59,18 @@ export interface ConnectionOptions {
   parse: (raw: string) => ParseResult
   /** Coalesces the writes of one event-loop turn into one system call per connection. */
   batch: WriteBatch
+  /** Backlog left after a flush (history replays aside) beyond which the connection is closed with 1013. */
   sendQueueMaxBytes: number
+  /** Every client frame, before it is parsed. */
+  frameRatePerSec: number
+  frameBurst: number
+  /** `send` frames, after validation and membership. */
   rateLimitPerSec: number
   rateLimitBurst: number
+  /** How long a replay waits for the socket to drain before giving up on the peer; REPLAY_DRAIN_TIMEOUT_MS by default. */
+  replayDrainTimeoutMs?: number
+  /** The buckets' clock, in ms; performance.now by default. */
+  now?: () => number
   /**
    * Told of an unexpected error (a bug, not a client's mistake), with what it
    * cost: the connection closed with 1011, or a send answered `unavailable`.
@@ -81,15 +96,34 @@ export function newConnectionId (): string {
   return randomBytes(8).toString('hex')
 }
 
+/** The refusal of a frame over the frame bucket, built once per limit: a flood costs no JSON work. */
+let frameLimitRefusal: { message: string, frame: Buffer } | undefined
+
+function frameLimitFrame (message: string): Buffer {
+  if (frameLimitRefusal?.message !== message) frameLimitRefusal = { message, frame: textFrame(encodeError('rate_limited', message)) }
+  return frameLimitRefusal.frame
+}
+
 export class Connection implements Member, Corkable, Tracked {
   /** Cleared by each heartbeat ping, set again by the pong. */
   alive = true
   private closing = false
+  /** Rate-limited frames since the last accepted one. */
   private rateLimitStrikes = 0
-  private readonly bucket: TokenBucket
+  private readonly frameBucket: TokenBucket
+  private readonly sendBucket: TokenBucket
+  private readonly now: () => number
+  private readonly frameLimitMessage: string
   private closeTimer: NodeJS.Timeout | undefined
   /** Corked by the write batch until this turn's check phase. */
   private held = false
+  /**
+   * Bytes written by history replays since the stream last drained: they are
+   * paced, and not counted against SEND_QUEUE_MAX_BYTES (PROTOCOL §5).
+   */
+  private replayBytes = 0
+  /** Shared by every replay waiting for this socket to drain. */
+  private drain: { promise: Promise<boolean>, settle: (drained: boolean) => void } | undefined
   /** The verified user id; undefined for a guest. */
   readonly user: string | undefined
   /** The token's expiry; present only for an authenticated connection. */
@@ -105,7 +139,10 @@ export class Connection implements Member, Corkable, Tracked {
     private readonly options: ConnectionOptions,
     identity?: Identity
   ) {
-    this.bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst)
+    this.now = options.now ?? performance.now.bind(performance)
+    this.frameBucket = new TokenBucket(options.frameRatePerSec, options.frameBurst, this.now)
+    this.sendBucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, this.now)
+    this.frameLimitMessage = `too many frames: at most ${options.frameRatePerSec} per second (bursts of ${options.frameBurst}); slow down`
     if (identity !== undefined) {
       this.user = identity.user
       this.origin = { user: identity.user }
@@ -132,6 +169,7 @@ export class Connection implements Member, Corkable, Tracked {
     this.write(textFrame(encodeWelcome(this.id, this.name, node, this.session?.user, this.session?.expiresIn)))
   }
 
+  /** Writes a live frame; the backlog it leaves is checked once the turn's writes are flushed (`uncork`). */
   write (frame: Buffer): void {
     if (this.closing || this.socket.readyState !== OPEN) return
     if (!this.held) {
@@ -139,21 +177,63 @@ export class Connection implements Member, Corkable, Tracked {
       this.options.batch.hold(this)
     }
     this.stream.write(frame)
-    if (this.socket.bufferedAmount > this.options.sendQueueMaxBytes) {
-      this.options.stats.slowConsumerCloses++
-      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full')
+  }
+
+  /**
+   * Writes a frame of a history replay, not counted against the send limit.
+   * False when the caller must wait for `drained()` before writing more (the
+   * socket holds its high-water mark), or when the connection is closing.
+   */
+  replay (frame: Buffer): boolean {
+    if (this.closing || this.socket.readyState !== OPEN) return false
+    if (!this.held) {
+      this.held = true
+      this.options.batch.hold(this)
     }
+    this.replayBytes += frame.length
+    return this.stream.write(frame)
+  }
+
+  /**
+   * Resolves true once the socket has taken everything queued, false if the
+   * connection closes first. A peer that takes nothing for
+   * `replayDrainTimeoutMs` is closed with 1013: a replay cannot be held open
+   * by a client that stopped reading.
+   */
+  drained (): Promise<boolean> {
+    if (this.closing || this.socket.readyState !== OPEN) return Promise.resolve(false)
+    if (this.drain !== undefined) return this.drain.promise
+    let settle!: (drained: boolean) => void
+    const promise = new Promise<boolean>((resolve) => { settle = resolve })
+    const onDrain = () => finish(true)
+    const timer = setTimeout(() => {
+      finish(false)
+      if (this.closing) return
+      this.options.stats.slowConsumerCloses++
+      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: the history replay was not read')
+    }, this.options.replayDrainTimeoutMs ?? REPLAY_DRAIN_TIMEOUT_MS)
+    timer.unref()
+    const finish = (drained: boolean) => {
+      clearTimeout(timer)
+      this.stream.off('drain', onDrain)
+      this.drain = undefined
+      if (drained) this.replayBytes = 0
+      settle(drained)
+    }
+    this.stream.once('drain', onDrain)
+    this.drain = { promise, settle: finish }
+    return promise
   }
 
   /**
    * Sends a close frame behind whatever is queued, so a slow reader still
-   * gets it once it reads; a peer that reads nothing is cut off after a while.
+   * gets it once it reads; a peer that reads nothing is cut off after `lingerMs`.
    */
-  close (code: number, reason: string): void {
+  close (code: number, reason: string, lingerMs = SLOW_CONSUMER_CLOSE_TIMEOUT_MS): void {
     if (this.closing) return
     this.closing = true
     this.socket.close(code, reason)
-    this.closeTimer = setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_CLOSE_TIMEOUT_MS)
+    this.closeTimer = setTimeout(() => this.socket.terminate(), lingerMs)
     this.closeTimer.unref()
   }
 
@@ -162,6 +242,7 @@ export class Connection implements Member, Corkable, Tracked {
     this.closing = true
     clearTimeout(this.closeTimer)
     this.session?.stop()
+    this.drain?.settle(false)
     this.options.onClosed?.(this)
     this.options.hub.disconnect(this)
   }
@@ -170,9 +251,25 @@ export class Connection implements Member, Corkable, Tracked {
     this.stream.cork()
   }
 
+  /**
+   * The write batch's flush: the kernel takes what it can now, and what it
+   * leaves is the peer's backlog. Counted here, not per write, so a burst
+   * queued in one turn is not mistaken for a peer that does not read.
+   */
   uncork (): void {
     this.held = false
     this.stream.uncork()
+    const queued = this.stream.writableLength
+    if (queued <= this.options.sendQueueMaxBytes) {
+      if (queued === 0) this.replayBytes = 0
+      return
+    }
+    // Replayed bytes still queued are at most what replays wrote since the last drain.
+    if (this.replayBytes > queued) this.replayBytes = queued
+    if (queued - this.replayBytes > this.options.sendQueueMaxBytes) {
+      this.options.stats.slowConsumerCloses++
+      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full')
+    }
   }
 
   ping (): void {
@@ -184,11 +281,19 @@ export class Connection implements Member, Corkable, Tracked {
     this.socket.terminate()
   }
 
-  /** A frame from the client. */
+  /** A frame from the client: frame bucket, then parsing and validation, then dispatch (PROTOCOL §2). */
   receive (data: Buffer, isBinary: boolean): void {
     if (this.closing) return
     if (isBinary) {
       this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
+      return
+    }
+    // Before any parsing: a flood of frames, valid or not, costs a clock read each.
+    const now = this.now()
+    if (!this.frameBucket.take(now)) {
+      if (this.strike()) return
+      this.options.stats.errors.rate_limited++
+      this.write(frameLimitFrame(this.frameLimitMessage))
       return
     }
     try {
@@ -197,7 +302,7 @@ export class Connection implements Member, Corkable, Tracked {
         this.error('invalid_frame', parsed.message, parsed.ref)
         return
       }
-      this.dispatch(parsed.frame)
+      this.dispatch(parsed.frame, now)
     } catch (error) {
       // A bug must cost one connection, not the process.
       this.options.onInternalError?.(error, 'internal error on a WebSocket connection; closed with 1011')
@@ -205,20 +310,26 @@ export class Connection implements Member, Corkable, Tracked {
     }
   }
 
-  private dispatch (frame: ClientFrame): void {
+  private dispatch (frame: ClientFrame, now: number): void {
     const hub = this.options.hub
     switch (frame.type) {
       case 'join':
         if (hub.join(this, frame.room, frame.since, frame.ref) === 'too_many_rooms') {
           this.error('too_many_rooms', `a connection may be in at most ${this.options.hub.maxRoomsPerConnection} rooms; leave one first`, frame.ref)
+        } else {
+          this.rateLimitStrikes = 0
         }
         return
       case 'leave':
-        if (hub.leave(this, frame.room)) this.write(textFrame(encodeLeft(frame.room)))
-        else this.error('not_joined', `not in room "${frame.room}"`, frame.ref)
+        if (hub.leave(this, frame.room)) {
+          this.rateLimitStrikes = 0
+          this.write(textFrame(encodeLeft(frame.room)))
+        } else {
+          this.error('not_joined', `not in room "${frame.room}"`, frame.ref)
+        }
         return
       case 'send':
-        this.send(frame.room, frame.text, frame.ref)
+        this.send(frame.room, frame.text, frame.ref, now)
         return
       case 'auth':
         this.refresh(frame.token, frame.ref)
@@ -249,27 +360,41 @@ export class Connection implements Member, Corkable, Tracked {
     })
   }
 
-  private send (room: string, text: string, ref: string | undefined): void {
-    if (!this.bucket.take()) {
-      this.options.stats.rateLimitedFrames++
-      if (++this.rateLimitStrikes >= RATE_LIMIT_STRIKES_BEFORE_CLOSE) {
-        this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly')
-        return
-      }
-      this.error('rate_limited', `too many messages: at most ${this.options.rateLimitPerSec} per second (bursts of ${this.options.rateLimitBurst}); slow down`, ref)
-      return
-    }
-    this.rateLimitStrikes = 0
+  /**
+   * Counts a rate-limited frame; true when that was one too many in a row and
+   * the connection is now closing with 1008 (the frame then gets no error).
+   */
+  private strike (): boolean {
+    this.options.stats.rateLimitedFrames++
+    if (++this.rateLimitStrikes < RATE_LIMIT_STRIKES_BEFORE_CLOSE) return false
+    // What the abuser has in flight is not even read: its close frame goes
+    // out, and the socket is cut off after POLICY_CLOSE_LINGER_MS.
+    this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly', POLICY_CLOSE_LINGER_MS)
+    this.socket.pause()
+    return true
+  }
+
+  private send (room: string, text: string, ref: string | undefined, now: number): void {
     const hub = this.options.hub
     if (!hub.isJoined(this, room)) {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
       return
     }
+    if (!this.sendBucket.take(now)) {
+      if (this.strike()) return
+      this.error('rate_limited', `too many messages: at most ${this.options.rateLimitPerSec} per second (bursts of ${this.options.rateLimitBurst}); slow down`, ref)
+      return
+    }
+    this.rateLimitStrikes = 0
     hub.publish(room, this.name, text, this.origin).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {
         this.error('unavailable', error.message, ref)
+        return
+      }
+      if (error instanceof BrokerTimeoutError) {
+        this.error('timeout', error.message, ref)
         return
       }
       // Not the broker being away: a bug, which must be seen, not swallowed.

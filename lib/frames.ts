@@ -2,7 +2,7 @@
 // (serialised by hand-picked shapes, once per message, never per member).
 // The rules on rooms, names and text live in rules.ts and are re-exported here.
 import { z } from 'zod'
-import { checkName, codePointLength, NAME_MAX_LENGTH, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
+import { checkName, codePointLength, NAME_MAX_LENGTH, NAME_PROBLEMS, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
 export * from './rules.js'
 
@@ -14,11 +14,14 @@ export type RoomId = z.infer<typeof RoomId>
 
 const Ref = z.string({ error: 'expected a string' })
   .refine((value) => codePointLength(value) <= REF_MAX_LENGTH, `expected at most ${REF_MAX_LENGTH} characters`)
+  // JSON Schema counts code points too: the published documents carry the rule.
+  .meta({ maxLength: REF_MAX_LENGTH, description: 'A client string echoed in the `ack` or `error` this frame causes.' })
 
 /** Message text: a frame's `text` and a broadcast's `text` alike. */
 export function createTextSchema (maxTextLength: number) {
   return z.string({ error: 'expected a string' })
     .refine((value) => textLengthAllowed(value, maxTextLength), `expected ${textRule(maxTextLength)}`)
+    .meta({ minLength: 1, maxLength: maxTextLength, description: `${textRule(maxTextLength)} (Unicode code points), any Unicode.` })
 }
 
 /** A display name given as a field (a broadcast's `from`); the output is trimmed. */
@@ -27,7 +30,7 @@ export const DisplayName = z.string({ error: 'expected a string' }).transform((v
   if (checked.ok) return checked.name
   ctx.addIssue({
     code: 'custom',
-    message: checked.problem === 'length' ? `expected 1-${NAME_MAX_LENGTH} characters` : 'expected no control characters'
+    message: checked.problem === 'length' ? `expected 1-${NAME_MAX_LENGTH} characters` : `expected a name that does ${NAME_PROBLEMS[checked.problem]}`
   })
   return z.NEVER
 })
@@ -120,7 +123,9 @@ function describeIssues (error: z.ZodError, data: Record<string, unknown>): stri
   }).join('; ')
 }
 
-// Server → client frames.
+// Server → client frames: each a zod schema and its type under one name. The
+// encoders below write them by hand; the schemas are for the AsyncAPI document
+// (lib/asyncapi.ts) and for the test that checks the encoders' output.
 
 export interface StoredMessage {
   room: string
@@ -142,80 +147,82 @@ export interface Origin {
   api?: true | undefined
 }
 
-export type ErrorCode = 'invalid_frame' | 'not_joined' | 'rate_limited' | 'too_many_rooms' | 'unavailable' | 'timeout' | 'token_invalid'
+/** Every `code` an `error` frame may carry (PROTOCOL §3). */
+export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid'])
+export type ErrorCode = z.infer<typeof ErrorCode>
 
-/** Sent once, right after the upgrade. */
-export interface WelcomeFrame {
-  type: 'welcome'
-  /** The connection's id. */
-  id: string
-  /** The display name the server settled on (e.g. `guest-1a2b`). */
-  name: string
-  /** The node that holds the connection. */
-  node: string
-  /** The user id from the connection's token; absent for a guest. */
-  user?: string
-  /** Whole seconds until the token expires; absent for a guest. */
-  expiresIn?: number
-}
+const Names = z.array(z.string())
+const MessageId = z.string().meta({ description: 'Opaque, unique within its room and never reused.' })
+const UserId = z.string().meta({ description: "The `sub` of the sender's verified connection token." })
 
-export interface JoinedFrame {
-  type: 'joined'
-  room: string
-  /** Names in the room across all nodes, the joiner included; a name twice for two connections. */
-  members: string[]
-  /** False when `since` was unknown and recent history was sent instead. */
-  recovered: boolean
-}
+export const WelcomeFrame = z.strictObject({
+  type: z.literal('welcome'),
+  id: z.string().meta({ description: "The connection's id." }),
+  name: z.string().meta({ description: 'The display name the server settled on (e.g. `guest-1a2b`).' }),
+  node: z.string().meta({ description: 'The node that holds the connection.' }),
+  user: UserId.optional().meta({ description: "The user id from the connection's token; absent for a guest." }),
+  expiresIn: z.number().int().optional().meta({ description: 'Whole seconds until the token expires; absent for a guest.' })
+}).meta({ description: 'Sent once, right after the upgrade.' })
+export type WelcomeFrame = z.infer<typeof WelcomeFrame>
 
-/** A StoredMessage without its internal `seq`. */
-export interface MessageFrame {
-  type: 'message'
-  room: string
-  /** Opaque, unique within the room. */
-  id: string
-  from: string
-  text: string
-  /** Milliseconds since the epoch, set by the server. */
-  ts: number
-  /** The sender's user id, when the sender was authenticated. */
-  user?: string
-  /** Posted through the HTTP API. */
-  api?: true
-}
+export const JoinedFrame = z.strictObject({
+  type: z.literal('joined'),
+  room: z.string(),
+  members: Names.meta({ description: 'Names in the room across all nodes, the joiner included; a name twice for two connections.' }),
+  recovered: z.boolean().meta({ description: 'False when `since` was unknown and recent history was sent instead.' })
+}).meta({ description: 'The answer to a `join`; history and live messages follow.' })
+export type JoinedFrame = z.infer<typeof JoinedFrame>
 
-export interface PresenceFrame {
-  type: 'presence'
-  room: string
-  joined: string[]
-  left: string[]
-}
+/** The fields of a stored message as clients see them (no internal `seq`). */
+export const MessageFields = z.strictObject({
+  room: z.string(),
+  id: MessageId,
+  from: z.string().meta({ description: "Set by the server: the sender's display name, or the `from` of an HTTP broadcast." }),
+  text: z.string(),
+  ts: z.number().int().meta({ description: 'Milliseconds since the epoch, set by the server.' }),
+  user: UserId.optional().meta({ description: "The sender's user id, when the sender was authenticated; trust this, never `from`." }),
+  api: z.literal(true).optional().meta({ description: 'Posted through the HTTP API.' })
+})
 
-export interface LeftFrame {
-  type: 'left'
-  room: string
-}
+export const MessageFrame = z.strictObject({
+  type: z.literal('message'),
+  ...MessageFields.shape
+}).meta({ description: 'A message in a room the client is in, in the same order for every member.' })
+export type MessageFrame = z.infer<typeof MessageFrame>
 
-export interface AckFrame {
-  type: 'ack'
-  ref: string
-  /** The stored message's id (an acknowledged `send`). */
-  id?: string
-  /** Whole seconds until the new token expires (an accepted `auth`). */
-  expiresIn?: number
-}
+export const PresenceFrame = z.strictObject({
+  type: z.literal('presence'),
+  room: z.string(),
+  joined: Names,
+  left: Names
+}).meta({ description: 'Others joined or left the room; a client is never told of its own join.' })
+export type PresenceFrame = z.infer<typeof PresenceFrame>
 
-export interface ErrorFrame {
-  type: 'error'
-  code: ErrorCode
-  /** Human-readable reason, for the client's developer. */
-  message: string
-  /** The `ref` of the frame at fault, when it had a valid one. */
-  ref?: string
-}
+export const LeftFrame = z.strictObject({
+  type: z.literal('left'),
+  room: z.string()
+}).meta({ description: 'The answer to a `leave`.' })
+export type LeftFrame = z.infer<typeof LeftFrame>
 
+export const AckFrame = z.strictObject({
+  type: z.literal('ack'),
+  ref: z.string().meta({ description: 'The `ref` of the `send` or `auth` it answers.' }),
+  id: MessageId.optional().meta({ description: "The stored message's id (an acknowledged `send`)." }),
+  expiresIn: z.number().int().optional().meta({ description: 'Whole seconds until the new token expires (an accepted `auth`).' })
+}).meta({ description: 'A `send` with a `ref` was stored and published, or an `auth` with a `ref` was accepted.' })
+export type AckFrame = z.infer<typeof AckFrame>
+
+export const ErrorFrame = z.strictObject({
+  type: z.literal('error'),
+  code: ErrorCode,
+  message: z.string().meta({ description: "Human-readable reason, for the client's developer." }),
+  ref: z.string().optional().meta({ description: 'The `ref` of the frame at fault, when it had a valid one.' })
+}).meta({ description: 'A client frame was refused; the connection stays open.' })
+export type ErrorFrame = z.infer<typeof ErrorFrame>
+
+export const ServerFrame = z.discriminatedUnion('type', [WelcomeFrame, JoinedFrame, MessageFrame, PresenceFrame, LeftFrame, AckFrame, ErrorFrame])
 /** Every frame the server sends; `public/chat-client.js` imports this type. */
-export type ServerFrame = WelcomeFrame | JoinedFrame | MessageFrame | PresenceFrame | LeftFrame | AckFrame | ErrorFrame
+export type ServerFrame = z.infer<typeof ServerFrame>
 
 function encode (frame: ServerFrame): string {
   return JSON.stringify(frame)

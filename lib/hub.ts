@@ -1,13 +1,14 @@
 // The hub alone owns rooms and their members, and fans messages out to them.
 // Its methods are synchronous: membership changes happen at once, and only
 // the reply to a join (members and history, which the broker may have to fetch)
-// completes later. Each room's presence window batches its joins and leaves.
+// completes later, written at the pace the member's socket drains. Each room's
+// presence window batches its joins and leaves.
 import { RoomUsers } from './auth/room-users.js'
-import { BrokerUnavailableError, type Broker } from './broker.js'
+import { BrokerUnavailableError, type Broker, type PublishOptions, type PublishReceipt } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeJoined, encodeMessage, encodePresence,
-  type ErrorCode, type Origin, type StoredMessage
+  type ErrorCode, type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import { PresenceWindow } from './presence-window.js'
@@ -24,6 +25,10 @@ export interface Member {
   readonly user?: string | undefined
   /** Writes a complete WebSocket frame (`textFrame`); one buffer is shared by every member. */
   write (frame: Buffer): void
+  /** Writes a frame of a join's reply (history), not counted as backlog; false: wait for `drained()` first. */
+  replay (frame: Buffer): boolean
+  /** Resolves true once the member's socket has taken what is queued; false if it closed (or stopped reading) first. */
+  drained (): Promise<boolean>
   /** Sends an `error` frame (and counts it): the one way a refusal reaches a client. */
   error (code: ErrorCode, message: string, ref?: string): void
   /** Closes the connection (used when it cannot keep up). */
@@ -48,8 +53,8 @@ interface Room {
   readonly name: string
   /** Members that receive live messages. */
   readonly live: Set<Member>
-  /** Members whose join history is being read; live messages wait in their buffer. */
-  readonly catchingUp: Map<Member, StoredMessage[]>
+  /** Members whose join history is being read or replayed; live messages wait in their buffer. */
+  readonly catchingUp: Map<Member, CatchUp>
   /** Batches the room's joins and leaves; tells the live members and the other nodes. */
   readonly presenceWindow: PresenceWindow<Member>
   /** Presence counts a user once, however many of its connections are here. */
@@ -58,7 +63,23 @@ interface Room {
 
 /** What presence records for a user with connections in a room: its id, and its first connection's name. */
 function userPresence (member: Member): Member {
-  return { id: `user:${member.user ?? ''}`, name: member.name, user: member.user, write () {}, error () {}, close () {} }
+  return {
+    id: `user:${member.user ?? ''}`,
+    name: member.name,
+    user: member.user,
+    // Never written to: it only stands for the user in the presence records.
+    write () {},
+    replay: () => true,
+    drained: () => Promise.resolve(true),
+    error () {},
+    close () {}
+  }
+}
+
+/** A joining member's live messages, held until its history has been written. */
+interface CatchUp {
+  /** Not yet written, in room order; at most CATCH_UP_BUFFER_MAX. */
+  pending: StoredMessage[]
 }
 
 export type JoinOutcome = 'joined' | 'too_many_rooms'
@@ -125,8 +146,8 @@ export class Hub {
     }
     const target = this.roomFor(room)
     rooms.add(target)
-    const buffer: StoredMessage[] = []
-    target.catchingUp.set(member, buffer)
+    const catchUp: CatchUp = { pending: [] }
+    target.catchingUp.set(member, catchUp)
     const present = target.users.joined(member)
     if (present !== undefined) {
       this.presence.memberJoined(room, present)
@@ -138,34 +159,49 @@ export class Hub {
       : this.broker.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
     Promise.all([read, this.presence.remoteMembers(room)]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
-      if (target.catchingUp.get(member) !== buffer) return
+      if (target.catchingUp.get(member) !== catchUp) return
       const members = [...this.localNames(target), ...remote]
-      member.write(textFrame(encodeJoined(room, members, history.recovered)))
-      let last = 0
-      for (const message of history.messages) {
-        member.write(frameOf(message))
-        last = message.seq
-      }
-      let replayed = history.messages.length
-      for (const message of buffer) {
-        if (message.seq > last) {
-          member.write(frameOf(message))
-          replayed++
-        }
-      }
-      this.stats.messagesOut += replayed
-      target.catchingUp.delete(member)
-      target.live.add(member)
-      target.presenceWindow.wentLive(member)
-    }, (error: unknown) => {
+      return this.replay(member, target, catchUp, textFrame(encodeJoined(room, members, history.recovered)), history.messages)
+    }).catch((error: unknown) => {
       const expected = error instanceof BrokerUnavailableError
       if (!expected) this.options.onError?.(error, `reading the history and members of room "${room}" for a join`)
-      if (target.catchingUp.get(member) !== buffer) return
+      if (target.catchingUp.get(member) !== catchUp) return
       this.removeMember(member, target)
       const reason = expected ? error.message : 'could not read the room history'
       member.error('unavailable', `could not join "${room}": ${reason}`, ref)
     })
     return 'joined'
+  }
+
+  /**
+   * Writes `joined`, the history, then the live messages that arrived
+   * meanwhile (each once: by seq), at the pace the member's socket drains;
+   * then the member goes live. Stops if the member leaves, re-joins or closes.
+   */
+  private async replay (member: Member, room: Room, catchUp: CatchUp, joined: Buffer, history: StoredMessage[]): Promise<void> {
+    const current = () => room.catchingUp.get(member) === catchUp
+    if (!member.replay(joined) && !(await member.drained() && current())) return
+    let last = 0
+    let replayed = 0
+    for (const message of history) {
+      last = message.seq
+      replayed++
+      if (!member.replay(frameOf(message)) && !(await member.drained() && current())) return
+    }
+    while (catchUp.pending.length > 0) {
+      const pending = catchUp.pending
+      catchUp.pending = []
+      for (const message of pending) {
+        if (message.seq <= last) continue
+        last = message.seq
+        replayed++
+        if (!member.replay(frameOf(message)) && !(await member.drained() && current())) return
+      }
+    }
+    this.stats.messagesOut += replayed
+    room.catchingUp.delete(member)
+    room.live.add(member)
+    room.presenceWindow.wentLive(member)
   }
 
   /** Removes `member` from `room`; false when it was not in it. */
@@ -187,11 +223,11 @@ export class Hub {
   /**
    * Stores and publishes a message; it reaches the members through `deliver`.
    * From a member (`from` is its name; the caller checked it joined) or from
-   * the HTTP API (no membership needed).
+   * the HTTP API (no membership needed; maybe with an Idempotency-Key, see Broker.publish).
    */
-  publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage> {
+  publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt> {
     this.stats.messagesIn++
-    return origin === undefined ? this.broker.publish(room, from, text) : this.broker.publish(room, from, text, origin)
+    return this.broker.publish(room, from, text, options)
   }
 
   /** Stops the presence timers; a window still flushes when its room empties. */
@@ -205,12 +241,12 @@ export class Hub {
     const room = this.rooms.get(message.room)
     if (!room) return
     if (room.catchingUp.size > 0) {
-      for (const [member, buffer] of room.catchingUp) {
-        if (buffer.length >= CATCH_UP_BUFFER_MAX) {
+      for (const [member, catchUp] of room.catchingUp) {
+        if (catchUp.pending.length >= CATCH_UP_BUFFER_MAX) {
           member.close(CloseCode.TRY_AGAIN_LATER, 'too many messages arrived while the history was read')
           continue
         }
-        buffer.push(message)
+        catchUp.pending.push(message)
       }
     }
     if (room.live.size === 0) return

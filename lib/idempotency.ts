@@ -4,7 +4,11 @@
 import { IDEMPOTENCY_MAX_KEYS, IDEMPOTENCY_TTL_MS } from './limits.js'
 
 export interface IdempotencyStore<T> {
-  /** Runs `work` once per (room, key) within the TTL; repeats get its result. */
+  /**
+   * Runs `work` once per (room, key) within the TTL; repeats get its result.
+   * `work` must hand `key` to Broker.publish: in cluster mode the broker
+   * itself records the key with the message (RedisIdempotencyStore).
+   */
   run (room: string, key: string, work: () => Promise<T>): Promise<T>
 }
 

@@ -4,8 +4,24 @@
 /** A 1013 close waits behind the backlog; a peer that still reads nothing is cut off after this. */
 export const SLOW_CONSUMER_CLOSE_TIMEOUT_MS = 5000
 
-/** Consecutive rate-limited `send` frames before the connection is closed with 1008. */
+/** Consecutive rate-limited frames (any bucket) before the connection is closed with 1008; an accepted frame resets the count. */
 export const RATE_LIMIT_STRIKES_BEFORE_CLOSE = 100
+
+/**
+ * A history replay (join, resume) is paced by the socket draining; when the
+ * peer takes nothing of what is queued for this long, the replay stops and the
+ * connection is closed with 1013 (it resumes with `since`). 10 s: a reader
+ * that takes a 16 KiB frame plus the socket's 16 KiB high-water mark in that
+ * time (~3 KB/s) keeps up; one that stopped reading is cut off.
+ */
+export const REPLAY_DRAIN_TIMEOUT_MS = 10_000
+
+/**
+ * A connection closed with 1008 is no longer read (an abuser's frames in
+ * flight cost nothing); its close frame has this long to leave before the
+ * socket is cut. A second is many round trips; the abuser may see 1006.
+ */
+export const POLICY_CLOSE_LINGER_MS = 1000
 
 /** Live messages held for a member while its join history is read; past this it is closed with 1013 and resumes. */
 export const CATCH_UP_BUFFER_MAX = 10_000
@@ -26,9 +42,6 @@ export const HISTORY_API_MAX_LIMIT = 1000
 /** Shutdown closes connections in ticks of this length over the first half of the grace period. */
 export const DRAIN_TICK_MS = 100
 
-/** A room's log and sequence in Redis expire after this long without a message. */
-export const ROOM_LOG_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
-
 /** Log entries a node reads per round trip while repairing a gap. */
 export const REPAIR_BATCH = 500
 
@@ -39,17 +52,35 @@ export const REDIS_RETRY_MS = 250
 export const REDIS_RECONNECT_MIN_MS = 50
 export const REDIS_RECONNECT_MAX_MS = 2000
 
-/** A Redis command that has not answered by then fails (the send gets `unavailable`). */
+/**
+ * A Redis command that has not answered by then fails. For a publish the
+ * outcome is then unknown (`timeout` / 503 `outcome: unknown`): the script
+ * may still run. Long enough for a loaded Redis, short enough for a client.
+ */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000
 
 /** Messages held per room while a repair reads the log; past this they are dropped and re-read from the log. */
 export const REPAIR_PENDING_MAX = 10_000
 
-/** A broadcast repeating an Idempotency-Key whose first call is still in flight waits at most this long. */
-export const IDEMPOTENCY_WAIT_MS = 10_000
-
-/** The in-flight marker of an Idempotency-Key lives this long, so a node that died mid-call does not block it for 5 minutes. */
-export const IDEMPOTENCY_PENDING_TTL_MS = 30_000
-
 /** A shutdown still running this long after the grace period ends is cut short: the process exits 1. */
 export const SHUTDOWN_SAFETY_MARGIN_MS = 5000
+
+/**
+ * Single node: what a kept message counts beyond its text's UTF-8 bytes
+ * (history.ts messageCost). Measured at ~190–260 bytes in V8 for the message
+ * object, its id, sender and timestamp and its ring slots; rounded up so the
+ * byte caps bound memory, not just text.
+ */
+export const HISTORY_MESSAGE_OVERHEAD_BYTES = 256
+
+// HTTP timeouts, set on the Node server by buildApp. A WebSocket, once
+// upgraded, is subject to none of them: its liveness is the heartbeat's job
+// (PING_INTERVAL_MS).
+/** A request's headers and body must have arrived in full by then (Node's requestTimeout): 408 and the socket closed. The largest body, a 64 KiB broadcast, needs only 6.5 KB/s. */
+export const REQUEST_TIMEOUT_MS = 10_000
+/** A request's headers must have arrived by then (Node's headersTimeout): a slowloris holding a socket with half a request is cut off early. */
+export const HEADERS_TIMEOUT_MS = 5000
+/** How often Node looks for requests past those timeouts, so a cut-off comes at most this much late. */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1000
+/** An idle keep-alive HTTP connection is closed after this long: longer than the 60 s idle timeout of common load balancers, so they never reuse a socket the node is closing (Fastify's own default). */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000

@@ -12,9 +12,8 @@ export class TokenBucket {
     this.updatedAt = now()
   }
 
-  /** Takes one token if there is one. */
-  take (): boolean {
-    const now = this.now()
+  /** Takes one token if there is one; `now` lets a caller read the clock once for several buckets. */
+  take (now: number = this.now()): boolean {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSec)
     this.updatedAt = now
     if (this.tokens < 1) return false

@@ -3,18 +3,18 @@
 // a RoomSequencer per room turns that channel into every message once and in
 // order (repairing gaps from the log). The room channel also carries
 // unsequenced ephemeral payloads (presence changes) past the sequencers.
-import type { Redis } from 'ioredis'
+import { type Redis, ReplyError } from 'ioredis'
 import {
-  BrokerUnavailableError,
+  BrokerTimeoutError, BrokerUnavailableError,
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
-  type MessageHandler, type ReadRequest, type ReadResult
+  type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
 import type { Origin, StoredMessage } from './frames.js'
-import { REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, ROOM_LOG_RETENTION_MS } from './limits.js'
+import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
 import { RedisProbe } from './redis-probe.js'
-import { defineScripts, roomKeys, type StreamEntry } from './redis-scripts.js'
+import { defineScripts, idempotencyKey, type PublishReply, roomKeys, type StreamEntry } from './redis-scripts.js'
 import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
 
 export interface RedisBrokerOptions {
@@ -24,6 +24,10 @@ export interface RedisBrokerOptions {
   subscriber: Redis
   nodeId: string
   historySize: number
+  /** UTF-8 bytes of text a room's log keeps at most (HISTORY_MAX_BYTES). */
+  historyMaxBytes: number
+  /** A room's log expires this long after its last message (HISTORY_TTL_S). */
+  historyTtlS: number
   readyProbeMs: number
   /** Unexpected errors that reach no caller (Redis being away is expected and not reported). */
   onError: RedisErrorReporter
@@ -49,6 +53,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
   private onMessage: MessageHandler | undefined
   private closed = false
   private subscriberReadyOnce = false
+  /** Redis refused the last publish for lack of memory: further refusals are not reported until one succeeds. */
+  private full = false
 
   constructor (private readonly options: RedisBrokerOptions) {
     this.command = options.command
@@ -81,21 +87,60 @@ export class RedisBroker implements Broker, EphemeralChannel {
     this.probe.start()
   }
 
-  async publish (room: string, from: string, text: string, origin?: Origin): Promise<StoredMessage> {
+  /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
+  async publish (room: string, from: string, text: string, options?: Origin & { idempotencyKey?: undefined }): Promise<StoredMessage>
+  async publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
+  async publish (room: string, from: string, text: string, options: PublishOptions = {}): Promise<StoredMessage | PublishReceipt> {
+    // Not sent at all: surely not published (ioredis would refuse it too, with no offline queue).
+    if (this.command.status !== 'ready') throw new BrokerUnavailableError('Redis is not connected; nothing was published, try again')
     const keys = roomKeys(room)
     const ts = this.now()
-    let epoch: string
-    let seq: number
+    const { historySize, historyMaxBytes, historyTtlS } = this.options
+    const { idempotencyKey: key, user, api } = options
+    // A guest's message has neither: stored and published as before users existed.
+    const origin = [user ?? '', api === true ? '1' : ''] as const
+    let reply: PublishReply
     try {
-      [epoch, seq] = await this.command.chatPublish(
-        keys.meta, keys.log, keys.channel, newEpoch(), this.options.historySize, from, text, ts, room, ROOM_LOG_RETENTION_MS,
-        origin?.user ?? '', origin?.api === true ? '1' : ''
-      )
+      reply = key === undefined
+        ? await this.command.chatPublish(
+          keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
+          ...origin)
+        : await this.command.chatPublishOnce(
+          keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
+          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...origin)
     } catch (error) {
-      this.reportUnexpected(error, 'storing a message')
-      throw new BrokerUnavailableError(`Redis could not store the message (${(error as Error).message}); nothing was published, try again`)
+      throw this.publishFailure(error)
     }
-    return withOrigin({ room, id: formatMessageId(epoch, seq), seq, from, text, ts }, origin?.user, origin?.api)
+    this.full = false
+    const [epoch, seq, first] = reply
+    if (first !== undefined) return JSON.parse(first) as PublishReceipt
+    const id = formatMessageId(epoch, seq)
+    // With a key, the answer is the receipt either way, as the key records it.
+    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api) : { id, room, ts }
+  }
+
+  /**
+   * What the sender of a failed publish is told. Redis answering with an
+   * error means the script stopped before its PUBLISH (its last step), and a
+   * command never written was never run: nothing was published. Anything
+   * else came after the script was sent (the command timed out, the
+   * connection dropped): it may have run, so the outcome is unknown.
+   */
+  private publishFailure (error: unknown): Error {
+    const reason = (error as Error).message
+    if (error instanceof ReplyError) {
+      if (reason.startsWith('OOM ')) {
+        if (!this.full) this.report(error, 'storing a message: Redis is full (maxmemory), new messages are refused until memory is freed')
+        this.full = true
+        return new BrokerUnavailableError('Redis is full and refuses new messages; nothing was published, try again later')
+      }
+      this.report(error, 'storing a message')
+      return new BrokerUnavailableError(`Redis could not store the message (${reason}); nothing was published, try again`)
+    }
+    if (reason === NOT_WRITTEN) return new BrokerUnavailableError(`Redis could not store the message (${reason}); nothing was published, try again`)
+    this.reportUnexpected(error, 'storing a message')
+    return new BrokerTimeoutError(
+      `Redis did not answer in time (${reason}); the message may or may not have been published, and if it was, it arrives like any other`)
   }
 
   async read (room: string, { since, limit, fallbackLimit }: ReadRequest): Promise<ReadResult> {
@@ -213,6 +258,9 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (!isRedisAway(error)) this.report(error, context)
   }
 }
+
+/** ioredis's refusal of a command it did not write (no offline queue). */
+const NOT_WRITTEN = "Stream isn't writeable and enableOfflineQueue options is false"
 
 /** Runs `retry` after REDIS_RETRY_MS, without keeping the process alive. */
 function retryLater (retry: () => void): () => void {

@@ -15,8 +15,25 @@ export const ROOM_RULE = '1-64 characters of A-Z a-z 0-9 _ - . :'
 /** Longest display name, in code points after trimming. */
 export const NAME_MAX_LENGTH = 32
 
-/** Unicode control characters (category Cc), refused in names. */
-const CONTROL_CHARACTER = /\p{Cc}/u
+/**
+ * Refused in names as control characters: Cc, and what breaks a line or is
+ * not text at all (line/paragraph separators, lone surrogates).
+ */
+export const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]/u
+
+/**
+ * Refused in names as format characters (Cf): bidi overrides and isolates
+ * (U+202E makes "nimda" render as "admin"), zero-width characters, soft
+ * hyphens, tags: they change how a name looks without being seen.
+ */
+export const NAME_FORMAT = /\p{Cf}/u
+
+/**
+ * A name made only of these renders as nothing: white space, the other
+ * default-ignorable characters (Hangul fillers, variation selectors) and the
+ * braille blank.
+ */
+export const NAME_BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u
 
 /** Length in Unicode code points, as the contract counts. */
 export function codePointLength (text: string): number {
@@ -43,21 +60,35 @@ export function textRule (maxTextLength: number): string {
   return `1-${maxTextLength} characters`
 }
 
+export type NameProblem = 'length' | 'control' | 'format' | 'blank'
+
 export type NameCheck =
   | { ok: true, name: string }
-  | { ok: false, problem: 'length' | 'control' }
+  | { ok: false, problem: NameProblem }
 
 /**
- * The display-name rule, for the `name` of an upgrade and the `from` of a
- * broadcast alike: trimmed, then 1-NAME_MAX_LENGTH code points with no
- * control character. Callers word the problem for their own audience.
+ * The display-name rule (PROTOCOL §1), for the `name` of an upgrade and the
+ * `from` of a broadcast alike: trimmed and NFC-normalised, then
+ * 1-NAME_MAX_LENGTH code points, no control or format character, not blank.
+ * Callers word the problem for their own audience.
  */
 export function checkName (raw: string): NameCheck {
-  const name = raw.trim()
+  // NFC first, so "e" + U+0301 counts (and is stored) as one "é".
+  const name = raw.normalize('NFC').trim()
   const length = codePointLength(name)
   if (length < 1 || length > NAME_MAX_LENGTH) return { ok: false, problem: 'length' }
-  if (CONTROL_CHARACTER.test(name)) return { ok: false, problem: 'control' }
+  if (NAME_CONTROL.test(name)) return { ok: false, problem: 'control' }
+  if (NAME_FORMAT.test(name)) return { ok: false, problem: 'format' }
+  if (NAME_BLANK.test(name)) return { ok: false, problem: 'blank' }
   return { ok: true, name }
+}
+
+/** Each problem of checkName in words, after "name must" (upgrade) or "expected" (broadcast). */
+export const NAME_PROBLEMS: Record<NameProblem, string> = {
+  length: `be 1-${NAME_MAX_LENGTH} characters after trimming`,
+  control: 'not contain control characters',
+  format: 'not contain format characters (bidi controls, zero-width characters)',
+  blank: 'not be blank'
 }
 
 /** A name for a client that gave none: `guest-` and four random lowercase hex digits. */
@@ -75,7 +106,5 @@ export function resolveName (raw: unknown): { name: string } | { error: string }
   if (typeof raw !== 'string') return { error: 'name must be given once' }
   const checked = checkName(raw)
   if (checked.ok) return { name: checked.name }
-  return checked.problem === 'length'
-    ? { error: `name must be 1-${NAME_MAX_LENGTH} characters after trimming` }
-    : { error: 'name must not contain control characters' }
+  return { error: `name must ${NAME_PROBLEMS[checked.problem]}` }
 }

@@ -30,7 +30,12 @@ declare module 'fastify' {
 export default fp(async function brokerPlugin (fastify) {
   const { config } = fastify
   if (config.redisUrl === undefined) {
-    fastify.decorate('broker', new MemoryBroker({ historySize: config.historySize, maxIdleRooms: config.maxIdleRooms }))
+    fastify.decorate('broker', new MemoryBroker({
+      historySize: config.historySize,
+      historyMaxBytes: config.historyMaxBytes,
+      historyTotalMaxBytes: config.historyTotalMaxBytes,
+      maxIdleRooms: config.maxIdleRooms
+    }))
     fastify.decorate('presence', new MemoryPresence())
     fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
   } else {
@@ -44,6 +49,8 @@ export default fp(async function brokerPlugin (fastify) {
       subscriber,
       nodeId: config.nodeId,
       historySize: config.historySize,
+      historyMaxBytes: config.historyMaxBytes,
+      historyTtlS: config.historyTtlS,
       readyProbeMs: config.readyProbeMs,
       onError
     })
@@ -55,7 +62,7 @@ export default fp(async function brokerPlugin (fastify) {
       presenceTtlMs: config.presenceTtlMs,
       onError
     }))
-    fastify.decorate('idempotency', new RedisIdempotencyStore<BroadcastResult>(store, onError))
+    fastify.decorate('idempotency', new RedisIdempotencyStore<BroadcastResult>(store))
   }
   fastify.addHook('onClose', async () => {
     await Promise.all([fastify.presence.close(), fastify.broker.close()])

@@ -51,6 +51,20 @@ export default fp(async function metricsPlugin (fastify) {
     gauge('chat_probe_round_trip_seconds', 'Round trip of the last readiness probe through Redis pub/sub', () => cluster.probeRoundTripMs / 1000)
   }
 
+  const reportedRefusals = { nodeFull: 0, addressFull: 0 }
+  const refused: Counter<'reason'> = new Counter({
+    name: 'chat_connections_refused_total',
+    help: 'WebSocket upgrades refused by the connection caps: node_full (MAX_CONNECTIONS, 503), address_full (MAX_CONNECTIONS_PER_IP, 429)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect () {
+      const { nodeFull, addressFull } = connections.refusals
+      refused.inc({ reason: 'node_full' }, nodeFull - reportedRefusals.nodeFull)
+      refused.inc({ reason: 'address_full' }, addressFull - reportedRefusals.addressFull)
+      Object.assign(reportedRefusals, connections.refusals)
+    }
+  })
+
   const reportedErrors = new Map<string, number>()
   const errors: Counter<'code'> = new Counter({
     name: 'chat_errors_total',

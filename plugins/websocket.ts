@@ -19,6 +19,8 @@ export default fp(async function websocketPlugin (fastify) {
     pingIntervalMs: config.pingIntervalMs,
     shutdownGraceMs: config.shutdownGraceMs,
     drainTickMs: DRAIN_TICK_MS,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerIp,
     onHeartbeatTermination: () => { stats.heartbeatTerminations++ }
   })
   fastify.decorate('connections', connections)

@@ -76,7 +76,10 @@ export function mountIdentity ({ client, state, limits, onNameSet }) {
   })
   client.on('welcome', (welcome) => {
     state.me = welcome.name
-    identity.textContent = `as ${welcome.name}`
+    // Isolated, so a name's direction cannot pull "as" into it.
+    const name = document.createElement('bdi')
+    name.textContent = welcome.name
+    identity.replaceChildren('as ', name)
     identity.hidden = false
   })
 

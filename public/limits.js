@@ -4,8 +4,15 @@
 
 /** How long the page waits for /config.json before going on without limits. */
 const CONFIG_TIMEOUT_MS = 5000
-/** The server refuses names with control characters (not a limit, so not in /config.json). */
-const CONTROL_CHARS = /\p{Cc}/u
+// The server's name rule (lib/rules.ts: NAME_CONTROL, NAME_FORMAT, NAME_BLANK).
+// Rules, not limits, so not in /config.json; test/client/limits.test.ts checks
+// that the page refuses exactly what the server refuses.
+/** Control characters, line breaks and lone surrogates. */
+const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]/u
+/** Format characters: bidi overrides and isolates, zero-width characters. */
+const NAME_FORMAT = /\p{Cf}/u
+/** A name made only of these renders as nothing. */
+const NAME_BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u
 
 /**
  * @typedef {object} PageConfig the body of GET /config.json
@@ -89,16 +96,18 @@ export class Limits {
   get roomRule () { return this.#config?.roomRule }
 
   /**
-   * The name as the server would take it (`undefined`: a guest name).
+   * The name as the server would take it, trimmed and NFC-normalised (`undefined`: a guest name).
    * @param {string} raw as typed
    * @returns {NameCheck}
    */
   checkName (raw) {
-    const name = raw.trim()
+    const name = raw.normalize('NFC').trim()
     if (name === '') return { ok: true, name: undefined }
     const max = this.#config?.maxNameLength
     if (max !== undefined && codePointLength(name) > max) return { ok: false, message: `A name has at most ${max} characters.` }
-    if (CONTROL_CHARS.test(name)) return { ok: false, message: 'A name cannot contain control characters.' }
+    if (NAME_CONTROL.test(name)) return { ok: false, message: 'A name cannot contain control characters.' }
+    if (NAME_FORMAT.test(name)) return { ok: false, message: 'A name cannot contain invisible formatting characters (direction marks, zero-width characters).' }
+    if (NAME_BLANK.test(name)) return { ok: false, message: 'A name cannot be blank.' }
     return { ok: true, name }
   }
 

@@ -35,7 +35,7 @@ export function mountMembers ({ client, state }) {
       item.classList.toggle('self', name === me)
       item.dataset.name = name
       paintAvatar(part(item, '.avatar', HTMLSpanElement), name)
-      part(item, '.member-name', HTMLSpanElement).textContent = name
+      part(item, '.member-name', HTMLElement).textContent = name
       const connections = members.get(name) ?? 1
       if (connections > 1) {
         // Shown by CSS from the attribute, so the item's text stays the bare name.

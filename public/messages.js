@@ -43,7 +43,7 @@ export function mountMessages ({ client, state }) {
     item.classList.toggle('mine', entry.from === state.me)
     item.dataset.id = entry.id
     paintAvatar(part(item, '.avatar', HTMLSpanElement), entry.from)
-    part(item, '.from', HTMLSpanElement).textContent = entry.from
+    part(item, '.from', HTMLElement).textContent = entry.from
     // What a reader may trust: a verified user, the back office. A guest's name alone gets no badge.
     const badge = part(item, '.badge', HTMLSpanElement)
     if (entry.api === true) {

@@ -3,15 +3,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { BrokerUnavailableError } from '../lib/broker.js'
-import { createTextSchema, DisplayName, ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
-import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from '../lib/limits.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from '../lib/broker.js'
+import { ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
+import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-schemas.js'
+import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
 
 /** Every message posted here is marked as the back office's (`api: true`), whatever its `from`. */
 const API_ORIGIN = { api: true } as const
-
-const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/
 
 /** An HTTP 400 naming the field at fault. */
 class FieldError extends Error {
@@ -45,17 +44,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   const token = config.broadcastToken
   const expectedDigest = token === undefined ? undefined : digest(token)
 
-  const BroadcastBody = z.strictObject({
-    text: createTextSchema(config.maxTextLength),
-    from: DisplayName.optional()
-  }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
-
-  const HistoryQuery = z.strictObject({
-    since: z.string().min(1, 'expected a message id').optional(),
-    limit: z.string().regex(/^\d+$/, 'expected a whole number').transform(Number)
-      .pipe(z.number().int().min(1, `expected 1-${HISTORY_API_MAX_LIMIT}`).max(HISTORY_API_MAX_LIMIT, `expected 1-${HISTORY_API_MAX_LIMIT}`))
-      .optional()
-  })
+  const BroadcastBody = createBroadcastBody(config.maxTextLength)
 
   // Authentication runs before the body is read: an anonymous caller learns nothing else.
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -81,6 +70,10 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     }
     if (error instanceof BrokerUnavailableError) {
       return reply.code(503).send({ error: 'Service Unavailable', message: error.message })
+    }
+    // Maybe published: a retry with the same Idempotency-Key publishes it at most once (PROTOCOL §4).
+    if (error instanceof BrokerTimeoutError) {
+      return reply.code(503).send({ error: 'Service Unavailable', message: error.message, outcome: 'unknown' })
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ error: 'Payload Too Large', message: `the body must be at most ${BROADCAST_BODY_LIMIT_BYTES} bytes` })
@@ -111,11 +104,13 @@ export default async function roomRoutes (fastify: FastifyInstance) {
       throw new FieldError('Idempotency-Key', 'Idempotency-Key must be 1-128 printable ASCII characters')
     }
     // Validation is part of the work: a repeat of a stored key gets the first
-    // answer whatever its own body says, and a first call that fails stores nothing.
+    // answer whatever its own body says, and a first call that fails stores
+    // nothing. The key goes with the message: in cluster mode the broker
+    // records it in the same atomic step (IdempotencyStore).
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, API_ORIGIN)
+      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, { ...API_ORIGIN, idempotencyKey: key })
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)

@@ -1,35 +1,36 @@
 // Back-office HTTP API on users: POST /users/:id/disconnect closes every
 // connection of a user with 4003 and revokes its earlier tokens (PROTOCOL §4, §7).
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { FastifyError, FastifyInstance } from 'fastify'
 import { USER_ID_MAX_LENGTH } from '../lib/auth/identity.js'
+import { DISCONNECT_BODY_LIMIT_BYTES, DisconnectBody } from '../lib/http-schemas.js'
 import { codePointLength } from '../lib/rules.js'
 
-/** Longest `reason` of a disconnect, in code points; it becomes the close reason. */
-export const DISCONNECT_REASON_MAX_LENGTH = 128
 /**
  * Longest path parameter the router takes: a 128-code-point user id,
  * percent-encoded (up to 4 UTF-8 bytes of 3 characters each per code point).
  */
 export const USER_ID_MAX_PARAM_LENGTH = USER_ID_MAX_LENGTH * 12
 
-/** A disconnect body is `{"reason"?: string}`: a few hundred bytes at most. */
-const DISCONNECT_BODY_LIMIT_BYTES = 4096
-
 function digest (value: string): Buffer {
   return createHash('sha256').update(value).digest()
 }
 
-const DisconnectBody = z.strictObject({
-  reason: z.string({ error: 'expected a string' })
-    .refine((value) => codePointLength(value) <= DISCONNECT_REASON_MAX_LENGTH, `expected at most ${DISCONNECT_REASON_MAX_LENGTH} characters`)
-    .optional()
-}, { error: 'expected a JSON object {"reason"?: string}' })
-
 export default async function userRoutes (fastify: FastifyInstance) {
   const { config, auth } = fastify
   const expectedDigest = config.broadcastToken === undefined ? undefined : digest(config.broadcastToken)
+
+  // Fastify's own refusals of a body, in the API's shape (lib/openapi.ts documents them).
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: 'Payload Too Large', message: `the body must be at most ${DISCONNECT_BODY_LIMIT_BYTES} bytes` })
+    }
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: 'Bad Request', field: 'body', message: error.message })
+    }
+    request.log.error(error)
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'unexpected error' })
+  })
 
   fastify.post<{ Params: { id: string } }>('/users/:id/disconnect', {
     bodyLimit: DISCONNECT_BODY_LIMIT_BYTES,

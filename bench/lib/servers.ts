@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { EnvSchema } from '../../lib/config.js'
 import { freePort } from '../../test/helpers/free-port.js'
 import type { GeneratorReply, Job, JobResult } from './jobs.js'
 
@@ -16,13 +17,8 @@ const STOP_TIMEOUT_MS = 5_000
 /** Kept from a child's output, to explain a failure. */
 const OUTPUT_TAIL_CHARS = 4000
 
-/** Every environment variable the service reads (PROTOCOL §6): the bench sets them, nothing is inherited. */
-const SERVICE_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'NODE_ID', 'ALLOWED_ORIGINS', 'BROADCAST_TOKEN', 'MAX_PAYLOAD_BYTES',
-  'MAX_TEXT_LENGTH', 'HISTORY_SIZE', 'HISTORY_ON_JOIN', 'PING_INTERVAL_MS', 'SEND_QUEUE_MAX_BYTES',
-  'RATE_LIMIT_PER_SEC', 'RATE_LIMIT_BURST', 'MAX_ROOMS_PER_CONNECTION', 'PRESENCE_TTL_MS',
-  'PRESENCE_BATCH_MS', 'SHUTDOWN_GRACE_MS', 'READY_PROBE_MS', 'MAX_IDLE_ROOMS', 'LOG_LEVEL'
-]
+/** Every environment variable the service reads (its config schema): the bench sets them, nothing is inherited. */
+const SERVICE_VARIABLES = Object.keys(EnvSchema.shape)
 
 /** The product's settings for the bench; everything else is its default. */
 export const PRODUCT_ENV: Record<string, string> = {
@@ -30,6 +26,11 @@ export const PRODUCT_ENV: Record<string, string> = {
   // One publisher per room sends up to a few hundred messages a second.
   RATE_LIMIT_PER_SEC: '1000000',
   RATE_LIMIT_BURST: '1000000',
+  FRAME_RATE_PER_SEC: '1000000',
+  FRAME_BURST: '1000000',
+  // Every simulated client connects from 127.0.0.1.
+  MAX_CONNECTIONS: '1000000',
+  MAX_CONNECTIONS_PER_IP: '1000000',
   // Joins comparable with the baseline, which has no history.
   HISTORY_ON_JOIN: '0'
 }

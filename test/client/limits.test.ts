@@ -2,6 +2,7 @@
 // checks them, read from /config.json, and the fallback without it.
 import t from 'tap'
 import { codePointLength, Limits } from '../../public/limits.js'
+import { checkName, NAME_MAX_LENGTH } from '../../lib/rules.js'
 import { startServer } from '../helpers/server.js'
 
 t.test('Limits with the server\'s config count code points and use its pattern and rule', async (t) => {
@@ -18,6 +19,25 @@ t.test('Limits with the server\'s config count code points and use its pattern a
   t.equal(limits.roomRule, 'a to z, up to 3')
   t.equal(limits.textLeft('😀😀😀'), 0)
   t.equal(limits.textLeft('😀😀😀😀'), -1)
+})
+
+t.test('the page refuses the names the server refuses, and takes the others as the server does (issue 10, finding 7)', async (t) => {
+  const limits = new Limits({ maxTextLength: 10, maxNameLength: NAME_MAX_LENGTH, roomPattern: '^a$', roomRule: 'a' })
+  const names = [
+    'alice', '  bob  ', 'Zoe\u0308', 'e\u0301'.repeat(32), '\u2764\uFE0F', 'x'.repeat(33),
+    '\u202Enimda', 'report\u202Efdp.exe', '\u200B', 'ad\u200Dmin', '\u2067x\u2069', '\u00ADa', '\u{E0041}a',
+    '\u3164', '\u2800', '\uFE0F', 'a\u0007b', 'a\u2028b', 'a\uD800b'
+  ]
+  // Labels in code-point form: a raw U+2028 or lone surrogate would break the TAP stream.
+  const label = (name: string) => [...name].map((c) => /[ -~]/.test(c) ? c : `U+${c.codePointAt(0)?.toString(16).toUpperCase()}`).join('')
+  for (const name of names) {
+    const server = checkName(name)
+    const page = limits.checkName(name)
+    t.equal(page.ok, server.ok, `${label(name)}: the same verdict`)
+    if (server.ok && page.ok) t.equal(page.name, server.name, `${label(name)}: the same name`)
+  }
+  t.same(limits.checkName('\u202Enimda'), { ok: false, message: 'A name cannot contain invisible formatting characters (direction marks, zero-width characters).' })
+  t.same(limits.checkName('\u3164'), { ok: false, message: 'A name cannot be blank.' })
 })
 
 t.test('Limits without a config check nothing but blank rooms and control characters', async (t) => {

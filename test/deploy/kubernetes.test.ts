@@ -166,7 +166,9 @@ for (const [name, manifests] of renderings) {
     }
     const service = one(manifests, 'Service')
     t.same(service.spec.ports.map((port: Manifest) => ports.get(port.targetPort)), [config.port], 'the Service sends to PORT')
-    t.equal(pod.metadata.annotations['prometheus.io/port'], String(config.port), 'metrics are scraped on PORT')
+    const metricsPort = config.internalPort ?? config.port
+    t.equal(pod.metadata.annotations['prometheus.io/port'], String(metricsPort), 'metrics are scraped where /metrics is served (INTERNAL_PORT, else PORT)')
+    if (config.internalPort !== undefined) t.equal(ports.get('metrics'), config.internalPort, 'the container port named metrics is INTERNAL_PORT')
 
     const labels = pod.metadata.labels
     for (const [what, selector] of [['Deployment', deployment.spec.selector.matchLabels], ['Service', service.spec.selector], ['PodDisruptionBudget', one(manifests, 'PodDisruptionBudget').spec.selector.matchLabels]]) {

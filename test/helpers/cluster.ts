@@ -7,7 +7,7 @@ import type { Frame } from './ws-client.js'
 import { waitFor } from './wait.js'
 
 /** Short probe period so readiness reacts within a test; limits out of the way of load loops. */
-export const CLUSTER_ENV = { READY_PROBE_MS: '100', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', PRESENCE_BATCH_MS: '0' }
+export const CLUSTER_ENV = { READY_PROBE_MS: '100', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', FRAME_RATE_PER_SEC: '1000', FRAME_BURST: '1000', PRESENCE_BATCH_MS: '0' }
 
 export async function readiness (url: string): Promise<number> {
   return (await fetch(`${url}/health/ready`)).status

@@ -22,8 +22,30 @@ export class FakeMember implements Member {
 
   constructor (readonly id: string, readonly name: string = id) {}
 
+  /** What `replay` answers: false makes the hub wait for `drained()`. */
+  replayAccepts = true
+  /** Calls to `drained()` not yet answered; `drain(true|false)` answers them. */
+  private drainWaiters: Array<(drained: boolean) => void> = []
+
   write (frame: Buffer): void {
     this.writes.push(frame)
+  }
+
+  replay (frame: Buffer): boolean {
+    this.writes.push(frame)
+    return this.replayAccepts
+  }
+
+  drained (): Promise<boolean> {
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /** Answers every pending `drained()`; returns how many there were. */
+  drain (drained = true): number {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const resolve of waiters) resolve(drained)
+    return waiters.length
   }
 
   error (code: ErrorCode, message: string, ref?: string): void {

@@ -29,14 +29,19 @@ export interface RedisNode {
   reported: Reported[]
 }
 
-export async function startRedisNode (t: Test, server: RedisServer, nodeId: string): Promise<RedisNode> {
+/** Bounds of the nodes' room logs, small enough for tests to reach. */
+export const TEST_LOG_BOUNDS = { historySize: 100, historyMaxBytes: 64 * 1024, historyTtlS: 3600 }
+
+export async function startRedisNode (
+  t: Test, server: RedisServer, nodeId: string, bounds: Partial<typeof TEST_LOG_BOUNDS> = {}
+): Promise<RedisNode> {
   const command = new Redis(server.url, connectionOptions(`test:${nodeId}:command`))
   const subscriber = new Redis(server.url, connectionOptions(`test:${nodeId}:subscriber`))
   for (const client of [command, subscriber]) client.on('error', () => {})
   await Promise.all([command.connect(), subscriber.connect()])
   const reported: Reported[] = []
   const onError = (error: unknown, context: string) => reported.push({ error, context })
-  const broker = new RedisBroker({ command, subscriber, nodeId, historySize: 100, readyProbeMs: 100, onError })
+  const broker = new RedisBroker({ command, subscriber, nodeId, ...TEST_LOG_BOUNDS, ...bounds, readyProbeMs: 100, onError })
   const presence = new RedisPresence({ command, channel: broker, nodeId, presenceTtlMs: 3000, onError })
   const delivered: StoredMessage[] = []
   const remoteChanges: RemoteChange[] = []

@@ -18,15 +18,18 @@ export class RedisServer {
   private child: ChildProcess | undefined
   private admin: Redis | undefined
 
-  private constructor (readonly port: number, private readonly dir: string) {}
+  private constructor (readonly port: number, private readonly dir: string, private readonly extraArgs: string[]) {}
 
   get url (): string {
     return `redis://127.0.0.1:${this.port}`
   }
 
-  /** Starts a server for this test; it is stopped and its files removed in teardown. */
-  static async start (t: Test): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'chat-redis-')))
+  /**
+   * Starts a server for this test; it is stopped and its files removed in
+   * teardown. `extraArgs` are more redis-server options (`--maxmemory 2mb`).
+   */
+  static async start (t: Test, extraArgs: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'chat-redis-')), extraArgs)
     t.teardown(async () => {
       await server.stop()
       rmSync(server.dir, { recursive: true, force: true })
@@ -40,7 +43,7 @@ export class RedisServer {
     if (this.child) throw new Error('redis-server is already running')
     const child = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
-      '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'
+      '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', ...this.extraArgs
     ], { stdio: 'ignore' })
     this.child = child
     child.once('exit', () => { if (this.child === child) this.child = undefined })

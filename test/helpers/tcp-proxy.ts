@@ -3,7 +3,8 @@
 // load balancer with no healthy backend); open connections stay on the backend
 // they were made to. It can also silently black-hole chosen connections: the
 // sockets stay open, but nothing passes, the failure a TCP-level health check
-// cannot see and the readiness probe must catch.
+// cannot see and the readiness probe must catch. Or it can hold back what the
+// backend answers on chosen connections (a Redis whose replies come late).
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Test } from 'tap'
 
@@ -18,6 +19,13 @@ interface Link {
   /** Everything the client sent first, up to HELLO_BYTES. */
   hello: string
   holed: boolean
+  /** Backend → client data is held this long; 0: passed on at once. */
+  replyDelayMs: number
+  /** Set replyDelayMs to `ms` once the client sends something containing `trigger`. */
+  armed: { trigger: string, ms: number } | undefined
+  /** Chunks held back, in order, each with when it may go. */
+  held: Array<{ chunk: Buffer, at: number }>
+  timer: NodeJS.Timeout | undefined
 }
 
 export class TcpProxy {
@@ -68,9 +76,29 @@ export class TcpProxy {
     return count
   }
 
+  /**
+   * Holds back, by `ms`, what the backend answers on every open connection
+   * whose first bytes contain `marker` (0: no delay for what arrives from now
+   * on; what is held still goes in order). With `after`, the delay starts
+   * only once the client sends bytes containing that string (one command's
+   * reply and those after it, not the commands before). Returns how many connections.
+   */
+  delayReplies (marker: string, ms: number, after?: string): number {
+    let count = 0
+    for (const link of this.links) {
+      if (link.hello.includes(marker)) {
+        if (after === undefined) link.replyDelayMs = ms
+        else link.armed = { trigger: after, ms }
+        count++
+      }
+    }
+    return count
+  }
+
   close (): Promise<void> {
     this.target = undefined
     for (const link of this.links) {
+      clearTimeout(link.timer)
       link.client.destroy()
       link.upstream.destroy()
     }
@@ -86,14 +114,23 @@ export class TcpProxy {
     }
     this.forwarded.set(backend, (this.forwarded.get(backend) ?? 0) + 1)
     const upstream = connect(backend, '127.0.0.1')
-    const link: Link = { client, upstream, backend, hello: '', holed: false }
+    const link: Link = { client, upstream, backend, hello: '', holed: false, replyDelayMs: 0, armed: undefined, held: [], timer: undefined }
     this.links.add(link)
     client.on('data', (chunk) => {
       if (link.hello.length < HELLO_BYTES) link.hello += chunk.toString('latin1')
+      if (link.armed && chunk.toString('latin1').includes(link.armed.trigger)) {
+        link.replyDelayMs = link.armed.ms
+        link.armed = undefined
+      }
       if (!link.holed) upstream.write(chunk)
     })
-    upstream.on('data', (chunk) => { if (!link.holed) client.write(chunk) })
+    upstream.on('data', (chunk: Buffer) => {
+      if (link.holed) return
+      if (link.replyDelayMs === 0 && link.held.length === 0) client.write(chunk)
+      else this.hold(link, chunk)
+    })
     const drop = () => {
+      clearTimeout(link.timer)
       this.links.delete(link)
       client.destroy()
       upstream.destroy()
@@ -102,5 +139,21 @@ export class TcpProxy {
     upstream.on('close', drop)
     client.on('error', drop)
     upstream.on('error', drop)
+  }
+
+  /** Queues a reply chunk behind those already held; one timer releases them in order. */
+  private hold (link: Link, chunk: Buffer): void {
+    link.held.push({ chunk, at: Date.now() + link.replyDelayMs })
+    if (link.timer === undefined) this.release(link)
+  }
+
+  private release (link: Link): void {
+    link.timer = undefined
+    const now = Date.now()
+    while (link.held.length > 0 && (link.held[0] as { at: number }).at <= now) {
+      link.client.write((link.held.shift() as { chunk: Buffer }).chunk)
+    }
+    const next = link.held[0]
+    if (next) link.timer = setTimeout(() => this.release(link), next.at - now)
   }
 }

@@ -57,7 +57,7 @@ t.test('a peer that does not answer pings is terminated; one that answers stays'
 
 t.test('a silent peer is terminated whatever it sends', async (t) => {
   // Traffic is not a pong: only answering the ping keeps a connection.
-  const server = await startServer(t, { PING_INTERVAL_MS: String(PING_INTERVAL_MS), RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' })
+  const server = await startServer(t, { PING_INTERVAL_MS: String(PING_INTERVAL_MS), RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000', FRAME_RATE_PER_SEC: '1000', FRAME_BURST: '1000' })
   const chatty = await TestClient.connect(`${server.wsUrl}?name=chatty`, { autoPong: false })
   t.teardown(() => chatty.socket.terminate())
   await chatty.join('lobby')

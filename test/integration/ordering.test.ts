@@ -6,7 +6,7 @@ import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
 
 const TOTAL = 200
-const FAST = { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' }
+const FAST = { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000', FRAME_RATE_PER_SEC: '10000', FRAME_BURST: '10000' }
 
 t.test('two interleaved senders: every member gets all messages in one order', async (t) => {
   const server = await startServer(t, FAST)

@@ -6,7 +6,7 @@ import { sleep } from '../helpers/wait.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 
-const FAST = { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' }
+const FAST = { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000', FRAME_RATE_PER_SEC: '10000', FRAME_BURST: '10000' }
 
 /** Broadcasts `count` messages `${prefix}${i}` one after the other; returns their ids. */
 async function publish (server: RunningServer, room: string, prefix: string, count: number): Promise<string[]> {

@@ -1,8 +1,9 @@
 // Slow consumers (PROTOCOL §3, §5): a member that stops reading is closed
 // with a real 1013 frame once its backlog passes SEND_QUEUE_MAX_BYTES, the
 // server stops buffering for it, and the rest of the room is not held back.
+// A member that stops reading during a history replay is cut off too.
 import t, { type Test } from 'tap'
-import { SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from '../../lib/limits.js'
+import { REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from '../../lib/limits.js'
 import { broadcast, metric } from '../helpers/http.js'
 import { waitFor } from '../helpers/wait.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
@@ -101,4 +102,32 @@ t.test('a slow member that never reads again is cut off after a timeout', async 
   t.same(fast.messages('flood').map((f) => f.id), ids, 'the fast member got every message, in order')
   const again = await fast.join('flood')
   t.same(again.members, ['fast'], 'and removed it from the room')
+})
+
+t.test('a member that stops reading during a history replay is cut off after REPLAY_DRAIN_TIMEOUT_MS', async (t) => {
+  const HISTORY = 200
+  const server = await startServer(t, {
+    SEND_QUEUE_MAX_BYTES: String(SEND_QUEUE_MAX_BYTES),
+    MAX_TEXT_LENGTH: String(TEXT_LENGTH),
+    HISTORY_SIZE: String(HISTORY),
+    HISTORY_MAX_BYTES: String(64 * 1024 * 1024)
+  })
+  // 12 MB of history: more than the loopback socket buffers hold, so the replay must wait.
+  const ids: string[] = []
+  for (let i = 0; i < HISTORY; i++) ids.push((await broadcast(server.url, 'big', bigText(i))).id)
+  const slow = await TestClient.connect(`${server.wsUrl}?name=slow`)
+  t.teardown(() => slow.socket.terminate())
+  slow.send({ type: 'join', room: 'big', since: ids[0] })
+  slow.socket.pause()
+  const startedAt = Date.now()
+  await waitFor(async () => (await metric(server.url, 'chat_slow_consumer_closes_total')) === 1, 'the replay to give up',
+    REPLAY_DRAIN_TIMEOUT_MS + 5000, 100)
+  const gaveUpAfter = Date.now() - startedAt
+  t.ok(gaveUpAfter >= REPLAY_DRAIN_TIMEOUT_MS - 1000, `not before the timeout: ${gaveUpAfter} ms`)
+  await waitFor(async () => (await metric(server.url, 'chat_connections')) === 0, 'chat_connections = 0',
+    SLOW_CONSUMER_CLOSE_TIMEOUT_MS + 5000, 100)
+  t.pass('the connection that stopped reading its replay is gone')
+  const fresh = await TestClient.open(t, server.wsUrl, 'fresh')
+  const joined = await fresh.join('big')
+  t.same(joined.members, ['fresh'], 'and no longer in the room')
 })

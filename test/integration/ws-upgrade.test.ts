@@ -12,7 +12,7 @@ import { TestClient } from '../helpers/ws-client.js'
  * Sends a WebSocket upgrade request by hand: resolves with 101 once upgraded
  * (and hangs up), or with the refusal's status and JSON body.
  */
-function upgrade (wsUrl: string, headers: Record<string, string> = {}): Promise<{ status: number, body?: unknown }> {
+function upgrade (wsUrl: string, headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number, body?: unknown, headers?: http.IncomingHttpHeaders }> {
   const url = new URL(wsUrl)
   return new Promise((resolve, reject) => {
     const request = http.get({
@@ -27,7 +27,8 @@ function upgrade (wsUrl: string, headers: Record<string, string> = {}): Promise<
         ...headers
       },
       agent: false,
-      timeout: 5000
+      timeout: 5000,
+      ...(localAddress === undefined ? {} : { localAddress })
     })
     request.on('upgrade', (response, socket) => {
       socket.destroy()
@@ -40,7 +41,7 @@ function upgrade (wsUrl: string, headers: Record<string, string> = {}): Promise<
       response.on('end', () => {
         let body: unknown = text
         try { body = JSON.parse(text) } catch {}
-        resolve({ status: response.statusCode ?? 0, body })
+        resolve({ status: response.statusCode ?? 0, body, headers: response.headers })
       })
     })
     request.on('timeout', () => request.destroy(new Error('upgrade request timed out')))
@@ -97,8 +98,9 @@ t.test('display names', async (t) => {
     ['?name=a%0Ab', 'a newline']
   ]
   for (const [query, what] of refused) {
-    const { status, body } = await upgrade(`${server.wsUrl}${query}`)
+    const { status, body, headers } = await upgrade(`${server.wsUrl}${query}`)
     t.equal(status, 400, `${what}: 400`)
+    t.equal(headers?.['x-content-type-options'], 'nosniff', `${what}: the refusal carries nosniff`)
     t.match(body, { field: 'name', message: String }, `${what}: the answer names the field`)
   }
   t.equal(await metric(server.url, 'chat_connections'), 5, 'refused upgrades hold no connection')
@@ -128,4 +130,22 @@ t.test('origin check', async (t) => {
   // The hand-made upgrades above hung up; only the ws client stays.
   await waitFor(async () => (await metric(server.url, 'chat_connections')) === 1, 'chat_connections = 1')
   t.pass('refused upgrades hold no connection')
+})
+
+t.test('origin check: scheme, host and port, from X-Forwarded-Proto/-Host only when TRUST_PROXY trusts the peer (issue 10, finding 10)', async (t) => {
+  const trusted = await startServer(t, { TRUST_PROXY: '127.0.0.1' })
+  const status = async (wsUrl: string, headers: Record<string, string>, localAddress?: string) => (await upgrade(wsUrl, headers, localAddress)).status
+  const own = new URL(trusted.url)
+  t.equal(await status(trusted.wsUrl, { origin: trusted.url }), 101, 'the request\'s own origin')
+  t.equal(await status(trusted.wsUrl, { origin: `https://${own.host}` }), 403, 'an https page may not open ws on the http origin of the same host and port')
+  const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'chat.example.com' }
+  t.equal(await status(trusted.wsUrl, { ...forwarded, origin: 'https://chat.example.com' }), 101, 'the public https origin a trusted proxy forwards')
+  t.equal(await status(trusted.wsUrl, { ...forwarded, origin: 'http://chat.example.com' }), 403, 'an http page on the https origin')
+  t.equal(await status(trusted.wsUrl, { ...forwarded, origin: trusted.url }), 403, 'the node\'s own address is not the public origin')
+  t.equal(await status(trusted.wsUrl, { 'x-forwarded-proto': 'https', host: 'chat.example.com', origin: 'https://chat.example.com' }), 101, 'X-Forwarded-Proto with the Host header')
+  t.equal(await status(trusted.wsUrl, { ...forwarded, origin: 'https://chat.example.com' }, '127.0.0.2'), 403, 'the same headers from an untrusted peer are ignored')
+  t.equal(await status(trusted.wsUrl, { ...forwarded, origin: trusted.url }, '127.0.0.2'), 101, 'and the request\'s own scheme and Host decide')
+
+  const untrusting = await startServer(t)
+  t.equal(await status(untrusting.wsUrl, { ...forwarded, origin: 'https://chat.example.com' }), 403, 'without TRUST_PROXY forwarded headers are ignored')
 })

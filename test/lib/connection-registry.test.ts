@@ -2,7 +2,7 @@
 // clock: the heartbeat, close-all and the batched shutdown drain, no sockets
 // and no real waits.
 import t from 'tap'
-import { type Clock, ConnectionRegistry, type ConnectionRegistryOptions, drainPlan, type Tracked } from '../../lib/connection-registry.js'
+import { addressKey, type Clock, ConnectionRegistry, type ConnectionRegistryOptions, drainPlan, type Tracked } from '../../lib/connection-registry.js'
 
 /** A clock that moves only when told to; timers fire in time order. */
 class FakeClock implements Clock {
@@ -93,6 +93,8 @@ function setup (options: Partial<ConnectionRegistryOptions> = {}) {
     pingIntervalMs: 1000,
     shutdownGraceMs: 2000,
     drainTickMs: 100,
+    maxConnections: 1000,
+    maxConnectionsPerAddress: 1000,
     onHeartbeatTermination: () => { terminations.count++ },
     clock,
     ...options
@@ -227,4 +229,58 @@ t.test('drain: nothing to drain resolves at once; a second call returns the same
   t.equal(registry.drain(), first, 'the same promise')
   t.same(await first, { connections: 0, ticks: 10, perTick: 1, terminated: 0 }, 'no clock advance needed')
   t.equal(registry.draining, true, 'and it stays draining')
+})
+
+t.test('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 per /64', async (t) => {
+  t.equal(addressKey('203.0.113.7'), '203.0.113.7')
+  t.equal(addressKey('::ffff:203.0.113.7'), '203.0.113.7', 'an IPv4 client of a dual-stack listener is the same client')
+  t.equal(addressKey('::FFFF:203.0.113.7'), '203.0.113.7', 'whatever the case')
+  t.equal(addressKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64')
+  t.equal(addressKey('2001:db8:1:2::9'), '2001:db8:1:2::/64', 'one /64 is one client: it can pick any of 2^64 addresses in it')
+  t.equal(addressKey('2001:DB8:0001:0002:ffff::1'), '2001:db8:1:2::/64', 'written differently, the same /64')
+  t.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64')
+  t.equal(addressKey('2001:db8:0:1::1'), '2001:db8:0:1::/64', 'the next /64 is another client')
+  t.equal(addressKey('::1'), '0:0:0:0::/64')
+  t.equal(addressKey('::'), '0:0:0:0::/64')
+  t.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64', 'the zone is dropped')
+  t.equal(addressKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64', 'an embedded IPv4 tail')
+  t.equal(addressKey(undefined), 'unknown', 'no address (an injected request) is one bucket')
+  t.equal(addressKey('not an address'), 'unknown')
+})
+
+t.test('admit: MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP, node-full first; a slot counts until released', async (t) => {
+  const { registry } = setup({ maxConnections: 4, maxConnectionsPerAddress: 2 })
+  const a1 = registry.admit('10.0.0.1')
+  const a2 = registry.admit('::ffff:10.0.0.1')
+  t.ok(a1.ok && a2.ok, 'two from one address')
+  t.same(registry.admit('10.0.0.1'), { ok: false, refusal: 'address-full' }, 'a third from the same address')
+  const v6 = registry.admit('2001:db8::1')
+  t.ok(v6.ok)
+  t.match(registry.admit('2001:db8::2'), { ok: true, slot: { release: Function } }, 'the same /64, second connection')
+  t.same(registry.admit('2001:db8::3'), { ok: false, refusal: 'node-full' }, 'the node is full (4): node-full comes before the address cap')
+  t.same(registry.admit('10.0.0.9'), { ok: false, refusal: 'node-full' }, 'even for a new address')
+  t.equal(registry.admitted, 4)
+  t.same(registry.refusals, { nodeFull: 2, addressFull: 1 }, 'refusals are counted by reason')
+  if (!a1.ok) throw new Error('unreachable')
+  a1.slot.release()
+  a1.slot.release()
+  t.equal(registry.admitted, 3, 'a release is counted once')
+  const again = registry.admit('10.0.0.1')
+  t.ok(again.ok, 'a released slot is free again, for the same address')
+  t.same(registry.admit('10.0.0.2'), { ok: false, refusal: 'node-full' })
+})
+
+t.test('a connection added with its slot gives it back when deleted; the address is forgotten at zero', async (t) => {
+  const { registry, clock } = setup({ maxConnections: 10, maxConnectionsPerAddress: 1 })
+  const admission = registry.admit('192.0.2.1')
+  if (!admission.ok) throw new Error('refused')
+  const connection = new FakeConnection(registry, clock)
+  registry.delete(connection)
+  registry.add(connection, admission.slot)
+  t.equal(registry.size, 1)
+  t.equal(registry.admit('192.0.2.1').ok, false, 'the slot is taken')
+  registry.delete(connection)
+  t.equal(registry.admitted, 0, 'deleting the connection released the slot')
+  t.equal(registry.addresses, 0, 'no address is kept for nobody')
+  t.equal(registry.admit('192.0.2.1').ok, true)
 })

@@ -1,6 +1,7 @@
 // Unit tests of lib/connection.ts with a fake socket and a real hub on the
-// memory broker: frame handling, errors that keep the connection open, rate
-// limiting, and the slow-consumer close.
+// memory broker: frame handling, errors that keep the connection open, the
+// frame and send buckets, the slow-consumer check after the flush, and
+// replays paced by the socket draining.
 import t, { type Test } from 'tap'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { EventEmitter } from 'node:events'
@@ -15,9 +16,13 @@ import { WriteBatch } from '../../lib/write-batch.js'
 import type { Frame } from '../helpers/ws-client.js'
 import { payloadOf } from '../helpers/fake-member.js'
 
-class FakeSocket implements Socket, FrameStream {
+/** A WebSocket and its TCP stream: `writableLength` is what the "kernel" has not taken yet. */
+class FakeSocket extends EventEmitter implements Socket, FrameStream {
   readyState = 1
-  bufferedAmount = 0
+  writableLength = 0
+  /** When set, written bytes stay queued until `takeAll()`. */
+  holding = false
+  highWaterMark = 16384
   corked = 0
   readonly sent: Buffer[] = []
   readonly closes: Array<{ code: number, reason: string }> = []
@@ -26,7 +31,14 @@ class FakeSocket implements Socket, FrameStream {
 
   write (frame: Buffer): boolean {
     this.sent.push(frame)
-    return true
+    if (this.holding) this.writableLength += frame.length
+    return this.writableLength < this.highWaterMark
+  }
+
+  /** The peer read everything: the queue empties and 'drain' fires. */
+  takeAll (): void {
+    this.writableLength = 0
+    this.emit('drain')
   }
 
   cork (): void {
@@ -49,6 +61,11 @@ class FakeSocket implements Socket, FrameStream {
     this.pings++
   }
 
+  paused = false
+  pause (): void {
+    this.paused = true
+  }
+
   get frames (): Frame[] {
     return this.sent.map((buffer) => JSON.parse(payloadOf(buffer)) as Frame)
   }
@@ -58,7 +75,15 @@ class FakeSocket implements Socket, FrameStream {
   }
 }
 
-async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, sendQueueMaxBytes?: number, broker?: MemoryBroker, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
+/** A clock the test moves by hand, for the buckets. */
+function manualClock () {
+  const clock = { ms: 0, now: () => clock.ms }
+  return clock
+}
+
+const flushTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, frameRatePerSec?: number, frameBurst?: number, sendQueueMaxBytes?: number, broker?: MemoryBroker, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
   const broker = options.broker ?? new MemoryBroker({ historySize: 100, maxIdleRooms: 100 })
   const stats = createStats()
   const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 10, historySize: 100, presenceBatchMs: 0, maxRoomsPerConnection: options.maxRooms ?? 5 })
@@ -72,6 +97,8 @@ async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBur
       batch: new WriteBatch(),
       parse: createFrameParser(20),
       sendQueueMaxBytes: options.sendQueueMaxBytes ?? 1_000_000,
+      frameRatePerSec: options.frameRatePerSec ?? 1000,
+      frameBurst: options.frameBurst ?? 1000,
       rateLimitPerSec: options.rateLimitPerSec ?? 1000,
       rateLimitBurst: options.rateLimitBurst ?? 1000,
       ...options.extra
@@ -159,7 +186,7 @@ t.test('rate limiting: a burst, then rate_limited, then 1008 after repeated abus
   t.equal(stats.errors.rate_limited, RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1, 'the closing strike gets a close, not an error')
 })
 
-t.test('joins and leaves are not rate limited', async (t) => {
+t.test('joins and leaves use the frame bucket, not the send bucket', async (t) => {
   const { connect } = await setup(t, { rateLimitPerSec: 1, rateLimitBurst: 1 })
   const { socket, receive } = connect('alice')
   for (let i = 0; i < 10; i++) {
@@ -167,21 +194,165 @@ t.test('joins and leaves are not rate limited', async (t) => {
     await receive({ type: 'leave', room: 'r' })
   }
   t.equal(socket.frames.filter((f) => f.type === 'error').length, 0)
+  await receive({ type: 'join', room: 'r' })
+  await receive({ type: 'send', room: 'r', text: 'one', ref: 'a' })
+  t.match(socket.last(), { type: 'ack', ref: 'a' }, 'the send bucket is still full')
 })
 
-t.test('a slow consumer is closed with 1013 and written to no more', async (t) => {
+t.test('every frame counts against the frame bucket and is refused before it is parsed', async (t) => {
+  const clock = manualClock()
+  const parsed: string[] = []
+  const { connect, stats } = await setup(t, {
+    frameRatePerSec: 2,
+    frameBurst: 3,
+    extra: { now: clock.now, parse: (raw) => { parsed.push(raw); return createFrameParser(20)(raw) } }
+  })
+  const { socket, connection, receive } = connect('alice')
+  await receive('not json')
+  await receive({ type: 'nope' })
+  await receive({ type: 'join', room: 'r' })
+  t.equal(parsed.length, 3, 'the burst is parsed: two invalid frames and a join')
+  t.match(socket.last(), { type: 'joined' })
+  await receive({ type: 'leave', room: 'r', ref: 'over' })
+  t.equal(parsed.length, 3, 'the frame over the bucket was not parsed')
+  t.same(socket.last(), { type: 'error', code: 'rate_limited', message: 'too many frames: at most 2 per second (bursts of 3); slow down' }, 'refused without its ref')
+  t.equal(stats.errors.rate_limited, 1)
+  t.equal(stats.rateLimitedFrames, 1)
+  clock.ms += 500
+  await receive({ type: 'leave', room: 'r', ref: 'later' })
+  t.match(socket.last(), { type: 'left', room: 'r' }, 'one token back after half a second at 2 per second')
+  t.equal(parsed.length, 4)
+  t.notOk(connection.isClosing)
+})
+
+t.test('check order: frame bucket, validation, membership, then the send bucket; only a frame that reaches a bucket takes a token', async (t) => {
+  const clock = manualClock()
+  const { connect } = await setup(t, { frameRatePerSec: 1, frameBurst: 100, rateLimitPerSec: 1, rateLimitBurst: 2, extra: { now: clock.now } })
+  const { socket, receive } = connect('alice')
+  for (let i = 0; i < 5; i++) await receive({ type: 'send', room: 'r', text: 'x', ref: `n${i}` })
+  t.equal(socket.frames.filter((f) => f.code === 'not_joined').length, 5, 'not joined: refused before the send bucket')
+  await receive({ type: 'send', room: 'r', text: '', ref: 'bad' })
+  t.match(socket.last(), { code: 'invalid_frame', ref: 'bad' })
+  await receive({ type: 'join', room: 'r' })
+  await receive({ type: 'send', room: 'r', text: 'one', ref: 's1' })
+  await receive({ type: 'send', room: 'r', text: 'two', ref: 's2' })
+  t.match(socket.last(), { type: 'ack', ref: 's2' }, 'the send bucket was untouched by the refused sends: both tokens left')
+  await receive({ type: 'send', room: 'r', text: 'three', ref: 's3' })
+  t.match(socket.last(), { type: 'error', code: 'rate_limited', ref: 's3', message: /at most 1 per second \(bursts of 2\)/ }, 'the send bucket refuses after validation, with the ref')
+})
+
+t.test('100 rate-limited frames in a row close with 1008; an accepted frame resets the count, a refused one does not', async (t) => {
+  const clock = manualClock()
+  const { connect } = await setup(t, { frameRatePerSec: 1, frameBurst: 1, extra: { now: clock.now } })
+  const { socket, connection, receive } = connect('alice')
+  await receive({ type: 'join', room: 'r' })
+  for (let i = 0; i < RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1; i++) await receive('x'.repeat(100))
+  t.same(socket.closes, [], `open after ${RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1} strikes`)
+  clock.ms += 1000
+  await receive({ type: 'leave', room: 'r' })
+  t.match(socket.last(), { type: 'left' }, 'an accepted frame')
+  for (let i = 0; i < RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1; i++) await receive('x')
+  t.same(socket.closes, [], 'the count started again')
+  clock.ms += 1000
+  await receive('not json')
+  t.match(socket.last(), { code: 'invalid_frame' }, 'a frame through the bucket but refused')
+  await receive('x')
+  t.match(socket.closes, [{ code: 1008, reason: /rate limit/ }], 'an invalid frame does not reset the count')
+  t.ok(connection.isClosing)
+  t.ok(socket.paused, 'and what the client still sends is not read')
+})
+
+t.test('the backlog is checked after the flush: a burst the kernel takes is fine, one it leaves is a slow consumer', async (t) => {
   const { connect, stats } = await setup(t, { sendQueueMaxBytes: 1024 })
   const { socket, connection } = connect('alice')
-  connection.write(Buffer.from('{"type":"x"}'))
-  t.same(socket.closes, [])
-  socket.bufferedAmount = 1025
-  connection.write(Buffer.from('{"type":"y"}'))
+  // A burst of 4 KiB in one turn, all taken by the "kernel" at the flush.
+  for (let i = 0; i < 4; i++) connection.write(Buffer.alloc(1024))
+  t.equal(socket.corked, 1, 'corked for the turn')
+  await flushTurn()
+  t.equal(socket.corked, 0)
+  t.same(socket.closes, [], 'a burst larger than the limit, read at once, is not a slow consumer')
+  // Now the peer reads nothing: after the flush 1025 bytes are left.
+  socket.holding = true
+  connection.write(Buffer.alloc(1025))
+  t.same(socket.closes, [], 'not judged while the turn is still running')
+  await flushTurn()
   t.match(socket.closes, [{ code: 1013, reason: /slow consumer/ }])
   t.equal(stats.slowConsumerCloses, 1)
   connection.write(Buffer.from('{"type":"z"}'))
-  t.equal(socket.sent.length, 2, 'nothing written after the close')
+  t.equal(socket.sent.length, 5, 'nothing written after the close')
   connection.close(1001, 'again')
   t.equal(socket.closes.length, 1, 'closed once')
+})
+
+t.test('replayed frames are paced by drain and not counted against the limit; live bytes are', async (t) => {
+  const { connect } = await setup(t, { sendQueueMaxBytes: 1024 })
+  const { socket, connection } = connect('alice')
+  socket.holding = true
+  socket.highWaterMark = 3000
+  t.equal(connection.replay(Buffer.alloc(2000)), true, 'under the high-water mark: go on')
+  t.equal(connection.replay(Buffer.alloc(2000)), false, 'at the high-water mark: wait for drain')
+  const drained = connection.drained()
+  t.equal(connection.drained(), drained, 'replays share one wait')
+  await flushTurn()
+  t.same(socket.closes, [], '4000 replayed bytes queued: not a slow consumer')
+  socket.takeAll()
+  t.equal(await drained, true)
+  connection.replay(Buffer.alloc(500))
+  connection.write(Buffer.alloc(1000))
+  await flushTurn()
+  t.same(socket.closes, [], '1000 live bytes queued beside a replay')
+  connection.write(Buffer.alloc(100))
+  await flushTurn()
+  t.match(socket.closes, [{ code: 1013 }], '1100 live bytes queued: over the limit')
+  t.equal(connection.replay(Buffer.alloc(1)), false, 'a closing connection takes no replay')
+  t.equal(await connection.drained(), false)
+})
+
+t.test('a replay the peer does not read is cut off with 1013; a socket that closes ends the wait', async (t) => {
+  const { connect, stats } = await setup(t, { extra: { replayDrainTimeoutMs: 20 } })
+  // The connection's timer is unref'd: keep the test process alive meanwhile.
+  const keepAlive = setTimeout(() => {}, 5000)
+  t.teardown(() => clearTimeout(keepAlive))
+  const slow = connect('slow')
+  slow.socket.holding = true
+  slow.connection.replay(Buffer.alloc(20000))
+  t.equal(await slow.connection.drained(), false, 'no drain within the timeout')
+  t.match(slow.socket.closes, [{ code: 1013, reason: /history replay/ }])
+  t.equal(stats.slowConsumerCloses, 1)
+  t.equal(slow.socket.listenerCount('drain'), 0, 'the drain listener is removed')
+
+  const gone = connect('gone')
+  gone.socket.holding = true
+  gone.connection.replay(Buffer.alloc(20000))
+  const wait = gone.connection.drained()
+  gone.connection.closed()
+  t.equal(await wait, false)
+  t.equal(gone.socket.listenerCount('drain'), 0)
+  t.same(gone.socket.closes, [])
+})
+
+t.test('a join replays its history at the pace the socket drains, then goes live', async (t) => {
+  const broker = new MemoryBroker({ historySize: 100, maxIdleRooms: 100 })
+  for (let i = 0; i < 6; i++) await broker.publish('r', 'x', `old ${i}`)
+  const { connect } = await setup(t, { broker })
+  const poster = connect('poster')
+  await poster.receive({ type: 'join', room: 'r' })
+  const reader = connect('reader')
+  reader.socket.holding = true
+  reader.socket.highWaterMark = 1
+  await reader.receive({ type: 'join', room: 'r' })
+  t.equal(reader.socket.frames.length, 1, 'one frame, then it waits for drain')
+  await poster.receive({ type: 'send', room: 'r', text: 'live' })
+  for (let i = 0; i < 20 && reader.socket.frames.at(-1)?.text !== 'live'; i++) {
+    reader.socket.takeAll()
+    await flushTurn()
+  }
+  t.same(reader.socket.frames.map((f) => f.type === 'joined' ? 'joined' : f.text), ['joined', 'old 0', 'old 1', 'old 2', 'old 3', 'old 4', 'old 5', 'live'], 'joined, the history, then what arrived meanwhile')
+  reader.socket.holding = false
+  reader.socket.takeAll()
+  await flushTurn()
+  await poster.receive({ type: 'send', room: 'r', text: 'after' })
+  t.equal(reader.socket.last()?.text, 'after', 'live now')
 })
 
 t.test('closed() leaves every room; ping and terminate reach the socket', async (t) => {
@@ -233,6 +404,8 @@ t.test('an unexpected error while handling a frame closes that connection with 1
     batch: new WriteBatch(),
     parse: () => { throw new Error('a bug') },
     sendQueueMaxBytes: 1_000_000,
+    frameRatePerSec: 10,
+    frameBurst: 10,
     rateLimitPerSec: 10,
     rateLimitBurst: 10,
     onInternalError: (error) => reported.push(error)

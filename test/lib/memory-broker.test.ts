@@ -1,13 +1,22 @@
-// Unit tests of lib/memory-broker.ts: the single-node log, resumes, and the
-// eviction of idle rooms' logs.
+// Unit tests of lib/memory-broker.ts: the single-node log, resumes, the
+// eviction of idle rooms' logs, and the byte caps (per room and in total).
 import t from 'tap'
 import type { StoredMessage } from '../../lib/frames.js'
+import { HISTORY_MESSAGE_OVERHEAD_BYTES } from '../../lib/limits.js'
 import { MemoryBroker } from '../../lib/memory-broker.js'
 import { formatMessageId, parseMessageId } from '../../lib/message-id.js'
 
-async function started (options: { historySize?: number, maxIdleRooms?: number, now?: () => number } = {}) {
+interface StartOptions {
+  historySize?: number
+  historyMaxBytes?: number
+  historyTotalMaxBytes?: number
+  maxIdleRooms?: number
+  now?: () => number
+}
+
+async function started (options: StartOptions = {}) {
   const delivered: StoredMessage[] = []
-  const broker = new MemoryBroker({ historySize: options.historySize ?? 100, maxIdleRooms: options.maxIdleRooms ?? 100, now: options.now })
+  const broker = new MemoryBroker({ ...options, historySize: options.historySize ?? 100, maxIdleRooms: options.maxIdleRooms ?? 100 })
   await broker.start((message) => delivered.push(message))
   return { broker, delivered }
 }
@@ -149,4 +158,93 @@ t.test('memory-broker extras: health, close stops fan-out', async (t) => {
   await broker.close()
   await broker.publish('r', 'x', 'after close')
   t.equal(delivered.length, 0)
+})
+
+/** A text whose message costs exactly COST bytes (history.ts messageCost). */
+const COST = 1000
+const TEXT = 'x'.repeat(COST - HISTORY_MESSAGE_OVERHEAD_BYTES)
+
+async function kept (broker: MemoryBroker, room: string): Promise<number> {
+  return (await broker.read(room, { limit: 1000 })).messages.length
+}
+
+t.test('each room keeps at most HISTORY_MAX_BYTES; a resume past the trimmed point is not recovered', async (t) => {
+  const { broker } = await started({ historyMaxBytes: COST * 2 })
+  const published: StoredMessage[] = []
+  for (let i = 0; i < 5; i++) published.push(await broker.publish('r', 'a', TEXT))
+  t.equal(await kept(broker, 'r'), 2, 'two messages fit in the bytes (100 would fit in the count)')
+  t.equal(broker.historyBytes, COST * 2)
+  t.equal((await broker.read('r', { since: published[1]?.id, limit: 10 })).recovered, false, 'message 3 was trimmed')
+  const edge = await broker.read('r', { since: published[2]?.id, limit: 10 })
+  t.same({ recovered: edge.recovered, seqs: edge.messages.map((m) => m.seq) }, { recovered: true, seqs: [4, 5] })
+})
+
+t.test('over the total, rooms without members lose their history first, least recently used first', async (t) => {
+  const { broker } = await started({ historyTotalMaxBytes: COST * 4 })
+  broker.subscribe('member-room')
+  await broker.publish('member-room', 'a', TEXT)
+  const [old] = [await broker.publish('idle-a', 'a', TEXT)]
+  await broker.publish('idle-b', 'a', TEXT)
+  await broker.publish('idle-c', 'a', TEXT)
+  t.equal(broker.historyBytes, COST * 4, 'at the total, nothing goes')
+  await broker.publish('idle-a', 'a', TEXT) // a is now the most recently used idle room
+  t.equal(broker.historyBytes, COST * 4, 'one over: one room went')
+  t.equal(await kept(broker, 'idle-b'), 0, 'b, the least recently used room without members')
+  t.equal(await kept(broker, 'idle-a'), 2)
+  t.equal(await kept(broker, 'idle-c'), 1)
+  t.equal(await kept(broker, 'member-room'), 1, 'the room with members, though older than all, kept its history')
+
+  await broker.publish('member-room', 'a', TEXT)
+  t.equal(await kept(broker, 'idle-c'), 0, 'then c')
+  t.equal(await kept(broker, 'idle-a'), 2, 'while a keeps its history')
+  t.equal((await broker.read('idle-a', { since: old?.id, limit: 10 })).recovered, true)
+  await broker.publish('member-room', 'a', TEXT)
+  t.equal(await kept(broker, 'idle-a'), 0, 'then a, whole')
+  t.equal((await broker.read('idle-a', { since: old?.id, limit: 10 })).recovered, false, 'a resume into a forgotten log is not recovered')
+  t.equal(await kept(broker, 'member-room'), 3)
+  t.equal(broker.roomLogCount, 1, 'the logs of the forgotten idle rooms are gone')
+  t.equal(broker.historyBytes, COST * 3)
+})
+
+t.test('the total always wins: with no room without members left, the least recently used rooms with members go', async (t) => {
+  const { broker } = await started({ historyTotalMaxBytes: COST * 3 })
+  for (const room of ['m1', 'm2', 'm3']) broker.subscribe(room)
+  const last: Record<string, StoredMessage> = {}
+  for (const room of ['m1', 'm2', 'm3']) last[room] = await broker.publish(room, 'a', TEXT)
+  await broker.publish('m1', 'a', TEXT) // m1 is the most recently used; m2 the least
+  t.equal(broker.historyBytes, COST * 3, 'm2\'s history went')
+  t.same([await kept(broker, 'm1'), await kept(broker, 'm2'), await kept(broker, 'm3')], [2, 0, 1])
+  t.equal(broker.roomLogCount, 3, 'm2 keeps its log: its ids stay comparable')
+  t.same(await broker.read('m2', { since: last.m2?.id, limit: 10 }), { messages: [], recovered: true }, 'a member that had everything missed nothing')
+  const next = await broker.publish('m2', 'a', TEXT)
+  t.equal(next.seq, 2, 'and its sequence goes on')
+  t.same([await kept(broker, 'm1'), await kept(broker, 'm2'), await kept(broker, 'm3')], [2, 1, 0], 'then m3, now the least recently used')
+})
+
+t.test('a room that loses its members goes before rooms with members, however recently used', async (t) => {
+  const { broker } = await started({ historyTotalMaxBytes: COST * 3 })
+  broker.subscribe('x')
+  broker.subscribe('y')
+  await broker.publish('x', 'a', TEXT)
+  await broker.publish('y', 'a', TEXT)
+  broker.unsubscribe('y')
+  await broker.publish('x', 'a', TEXT)
+  await broker.publish('x', 'a', TEXT)
+  t.same([await kept(broker, 'x'), await kept(broker, 'y')], [3, 0])
+  t.equal(broker.roomLogCount, 1)
+})
+
+t.test('a single message bigger than the total leaves nothing behind, and the sums stay right', async (t) => {
+  const { broker } = await started({ historyTotalMaxBytes: COST * 2 })
+  broker.subscribe('m')
+  await broker.publish('m', 'a', TEXT)
+  await broker.publish('idle', 'a', TEXT)
+  await broker.publish('m', 'a', TEXT + TEXT + TEXT)
+  t.equal(broker.historyBytes, 0)
+  t.equal(broker.roomLogCount, 1, 'the idle room went first, then the history of m')
+  await broker.publish('m', 'a', TEXT)
+  t.equal(broker.historyBytes, COST, 'the count goes on from zero')
+  broker.unsubscribe('m')
+  broker.subscribe('m')
+  t.equal(await kept(broker, 'm'), 1, 'subscribing again keeps the history')
 })

@@ -3,7 +3,7 @@
 // (anything unexpected) or kept quiet (Redis being away).
 import t from 'tap'
 import { BrokerUnavailableError } from '../../lib/broker.js'
-import { roomKeys } from '../../lib/redis-scripts.js'
+import { idempotencyKey, roomKeys } from '../../lib/redis-scripts.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 import { startRedisNode } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -107,4 +107,95 @@ t.test('Redis away: callers get unavailable, readiness fails, and nothing is rep
   t.match(a.broker.health(), { ok: false, check: 'redis' })
   await sleep(600) // the probe, the room start and its retries run and fail meanwhile
   t.same(a.reported, [], 'Redis being away is expected, not news')
+})
+
+/** The log as Redis holds it: sequences, and the UTF-8 bytes of every text. */
+async function logOf (server: RedisServer, room: string): Promise<{ seqs: number[], textBytes: number, counted: number }> {
+  const entries = await server.command('XRANGE', roomKeys(room).log, '-', '+') as Array<[string, string[]]>
+  return {
+    seqs: entries.map(([id]) => Number(id.split('-')[0])),
+    textBytes: entries.reduce((sum, [, fields]) => sum + Buffer.byteLength(fields[3] as string), 0),
+    counted: Number(await server.command('HGET', roomKeys(room).meta, 'b'))
+  }
+}
+
+t.test('the append script bounds a log by HISTORY_MAX_BYTES of text, oldest first, with an exact byte total', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a', { historySize: 10, historyMaxBytes: 1024 })
+  // 300 bytes each ('€' is 3 bytes in UTF-8, 1 code point): three fit in 1024, a fourth does not.
+  for (let i = 0; i < 6; i++) await a.broker.publish('big', 'alice', '€'.repeat(100))
+  t.same(await logOf(server, 'big'), { seqs: [4, 5, 6], textBytes: 900, counted: 900 }, 'the three newest, 900 bytes')
+
+  // Mixed sizes, and the count cap trimming too: the total stays exact.
+  const sizes = [1, 700, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 400, 1000, 3]
+  for (const size of sizes) await a.broker.publish('mixed', 'alice', 'x'.repeat(size))
+  const mixed = await logOf(server, 'mixed')
+  t.equal(mixed.counted, mixed.textBytes, 'the running total is the sum of what is kept')
+  t.same(mixed.seqs, [14, 15], 'the 1000-byte message pushed out everything before it but the next')
+  t.equal(mixed.textBytes, 1003)
+
+  // A message bigger than the cap alone is delivered but not kept.
+  const huge = await a.broker.publish('mixed', 'alice', 'y'.repeat(2000))
+  t.same(await logOf(server, 'mixed'), { seqs: [], textBytes: 0, counted: 0 }, 'nothing kept')
+  t.same(await a.broker.read('mixed', { since: huge.id, limit: 10 }), { messages: [], recovered: true }, 'its id is still the latest')
+})
+
+t.test('a read from before the first kept entry answers recovered:false with the recent history', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a', { historySize: 100, historyMaxBytes: 1024 })
+  const ids: string[] = []
+  for (let i = 0; i < 5; i++) ids.push((await a.broker.publish('r', 'alice', `${i}`.repeat(400))).id)
+  // Kept: messages 4 and 5 (800 bytes). `since` 3 is the one just before the first kept: nothing missing.
+  t.same((await a.broker.read('r', { since: ids[2], limit: 10 })).messages.map((m) => m.id), ids.slice(3))
+  const lost = await a.broker.read('r', { since: ids[1], limit: 10, fallbackLimit: 1 })
+  t.equal(lost.recovered, false, 'message 3 was trimmed: the gap cannot be filled')
+  t.same(lost.messages.map((m) => m.id), [ids[4]], 'the recent history instead')
+})
+
+t.test('a log counted before byte counting existed is counted once, exactly', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a', { historySize: 100, historyMaxBytes: 1024 })
+  for (let i = 0; i < 3; i++) await a.broker.publish('old', 'alice', 'z'.repeat(300))
+  await server.command('HDEL', roomKeys('old').meta, 'b')
+  await a.broker.publish('old', 'alice', 'z'.repeat(300))
+  t.same(await logOf(server, 'old'), { seqs: [2, 3, 4], textBytes: 900, counted: 900 })
+})
+
+t.test('a room\'s log and meta expire HISTORY_TTL_S after its last message', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a', { historyTtlS: 90 })
+  await a.broker.publish('ttl', 'alice', 'hi')
+  for (const key of [roomKeys('ttl').meta, roomKeys('ttl').log]) {
+    const ttl = Number(await server.command('TTL', key))
+    t.ok(ttl > 80 && ttl <= 90, `${key} expires in ${ttl} s`)
+  }
+})
+
+t.test('a full Redis (maxmemory, noeviction) refuses messages as unavailable, reported once; reads still work', async (t) => {
+  const server = await RedisServer.start(t, ['--maxmemory', '3mb', '--maxmemory-policy', 'noeviction'])
+  const a = await startRedisNode(t, server, 'a', { historySize: 1000, historyMaxBytes: 64 * 1024 * 1024 })
+  const text = 'x'.repeat(16 * 1024)
+  let refused: unknown
+  let stored = 0
+  // ~3 MB of logs at most: bounded whatever happens.
+  for (let i = 0; i < 400 && refused === undefined; i++) {
+    const room = `room-${i % 20}`
+    try {
+      await a.broker.publish(room, 'alice', text)
+      stored++
+    } catch (error) {
+      refused = error
+    }
+  }
+  t.ok(stored > 0, `${stored} messages stored before Redis was full`)
+  t.ok(refused instanceof BrokerUnavailableError, 'refused as unavailable (nothing was published)')
+  t.match(refused, { message: /Redis is full/ })
+  await t.rejects(a.broker.publish('room-0', 'alice', text), BrokerUnavailableError, 'and again')
+  await t.rejects(a.broker.publish('room-0', 'alice', text, { idempotencyKey: 'key-1' }), BrokerUnavailableError, 'with an idempotency key too')
+  t.equal(await server.command('EXISTS', idempotencyKey('room-0', 'key-1')), 0, 'which records nothing')
+  t.equal(a.reported.length, 1, 'reported once, not once per refused message')
+  t.match(a.reported[0], { context: /Redis is full/, error: { message: /^OOM / } })
+  t.equal((await a.broker.read('room-0', { limit: 1 })).messages.length, 1, 'reads still work')
+  await server.command('CONFIG', 'SET', 'maxmemory', '0')
+  t.match(await a.broker.publish('room-0', 'alice', 'room again'), { text: 'room again' }, 'accepted once memory is free')
 })

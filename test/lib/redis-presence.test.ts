@@ -1,8 +1,13 @@
 // Tests of lib/redis-presence.ts against a real redis-server: members and
-// changes across nodes (over the broker's ephemeral path), dead nodes, and
+// changes across nodes (over the broker's ephemeral path), dead nodes and
+// earlier runs of a node (incarnations), the expiry of every presence key, and
 // which errors are reported (anything unexpected) or kept quiet (Redis away).
-import t from 'tap'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import type { EphemeralChannel } from '../../lib/broker.js'
+import { RedisPresence } from '../../lib/redis-presence.js'
 import { nodeKey, roomKeys } from '../../lib/redis-scripts.js'
+import { connectionOptions } from '../../plugins/redis.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 import { type RedisNode, startRedisNode } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -101,4 +106,87 @@ t.test('Redis away: membership changes are kept for later and nothing is reporte
     return names.sort().join() === 'alice,dave'
   }, 'the join and the leave made while away to reach Redis', 10_000)
   t.same(a.reported, [])
+})
+
+/** A RedisPresence of its own (a run of node `nodeId`), on its own connection; `crash` cuts it off without its cleanup. */
+async function run (t: Test, server: RedisServer, nodeId: string, incarnation: string, presenceTtlMs = 3000) {
+  const command = new Redis(server.url, connectionOptions(`test:${nodeId}:${incarnation}`))
+  command.on('error', () => {})
+  await command.connect()
+  const reported: unknown[] = []
+  // Presence changes travel on the broker's channel; these tests only look at the member lists.
+  const channel: EphemeralChannel = { publishEphemeral () {}, onEphemeral () {} }
+  const presence = new RedisPresence({ command, channel, nodeId, presenceTtlMs, incarnation, onError: (error) => reported.push(error) })
+  await presence.start(() => {})
+  t.teardown(async () => {
+    await presence.close()
+    command.disconnect()
+  })
+  return { presence, reported, crash: () => command.disconnect() }
+}
+
+t.test('a later run of a node under the same NODE_ID hides the earlier run\'s members at once', async (t) => {
+  const server = await RedisServer.start(t)
+  const b = await startRedisNode(t, server, 'b')
+  const first = await run(t, server, 'a', 'run1')
+  first.presence.memberJoined('r', { id: '1', name: 'alice' })
+  await waitFor(async () => (await b.presence.remoteMembers('r')).length === 1, 'b to see alice')
+  first.crash()
+
+  const second = await run(t, server, 'a', 'run2')
+  t.equal(await server.command('GET', nodeKey('a')), 'run2', 'the heartbeat key holds the live run')
+  t.same(await b.presence.remoteMembers('r'), [], 'alice died with the first run')
+  t.same(await second.presence.remoteMembers('r'), [], 'the node itself does not list its earlier run\'s members')
+  await waitFor(async () => await server.command('HLEN', roomKeys('r').members) === 0, 'the dead field to be tidied away')
+  second.presence.memberJoined('r', { id: '1', name: 'bob' })
+  await waitFor(async () => (await b.presence.remoteMembers('r')).join() === 'bob', 'b to see the new run\'s member')
+  t.same(await server.command('HKEYS', roomKeys('r').members), ['a/run2.1'], 'fields carry the run: <node>/<incarnation>.<connection>')
+  t.same([...first.reported, ...second.reported], [])
+})
+
+t.test('members of a node of the version before incarnations count while its key holds "1"', async (t) => {
+  const server = await RedisServer.start(t)
+  const b = await startRedisNode(t, server, 'b')
+  await server.command('HSET', roomKeys('r').members, 'old/0123abcd', 'veteran')
+  await server.command('SET', nodeKey('old'), '1', 'PX', 3000)
+  t.same(await b.presence.remoteMembers('r'), ['veteran'], 'a rolling upgrade neither hides nor tidies them')
+  t.equal(await server.command('HLEN', roomKeys('r').members), 1)
+  await server.command('SET', nodeKey('old'), 'newer-run', 'PX', 3000)
+  t.same(await b.presence.remoteMembers('r'), [], 'once a run with incarnations owns the node id, they are gone')
+})
+
+t.test('member hashes expire unless a node with members in them refreshes them', async (t) => {
+  const TTL_MS = 300
+  const server = await RedisServer.start(t)
+  const a = await run(t, server, 'a', 'run1', TTL_MS)
+  a.presence.memberJoined('r', { id: '1', name: 'alice' })
+  a.presence.memberJoined('gone', { id: '1', name: 'alice' })
+  a.presence.memberLeft('gone', { id: '1', name: 'alice' })
+  await waitFor(async () => await server.command('PTTL', roomKeys('r').members) as number > 0, 'the hash to get an expiry')
+  t.ok(await server.command('PTTL', roomKeys('r').members) as number <= TTL_MS, 'of at most PRESENCE_TTL_MS')
+  await sleep(TTL_MS * 3)
+  t.equal(await server.command('EXISTS', roomKeys('r').members), 1, 'kept alive by the refresh while the member is there')
+  t.ok(await server.command('PTTL', nodeKey('a')) as number <= TTL_MS, 'like the heartbeat key')
+
+  // Gone anyway (Redis was away longer than the TTL): the refresh writes the members back.
+  await server.command('DEL', roomKeys('r').members)
+  await waitFor(async () => await server.command('HGET', roomKeys('r').members, 'a/run1.1') === 'alice', 'the member to be written back')
+  await waitFor(async () => await server.command('PTTL', roomKeys('r').members) as number > 0, 'with its expiry')
+
+  a.presence.memberLeft('r', { id: '1', name: 'alice' })
+  a.presence.memberJoined('r', { id: '2', name: 'bob' })
+  a.crash()
+  await sleep(TTL_MS * 2)
+  t.same(await server.command('KEYS', '*'), [], 'once nobody refreshes them, every presence key expires')
+  t.same(a.reported, [])
+})
+
+t.test('close deletes the heartbeat key only while it holds its own run', async (t) => {
+  const server = await RedisServer.start(t)
+  const first = await run(t, server, 'a', 'run1')
+  const second = await run(t, server, 'a', 'run2')
+  await first.presence.close()
+  t.equal(await server.command('GET', nodeKey('a')), 'run2', 'the later run keeps its key')
+  await second.presence.close()
+  t.equal(await server.command('EXISTS', nodeKey('a')), 0)
 })

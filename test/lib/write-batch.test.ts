@@ -91,3 +91,39 @@ t.test('frames written from two separate callbacks of one turn leave a real sock
   t.equal(received, 'one;two;three;', 'all three frames, in order')
   t.equal(handleWrites, 1, 'one write to the socket for the three frames')
 })
+
+t.test('a burst queued in one turn is counted while corked, and gone once the flush hands it to a reading peer', async (t) => {
+  // The premise of the slow-consumer check in Connection.uncork: measured at
+  // the flush, a reader that keeps up has nothing left, however large the turn.
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address() as { port: number }
+  const accepted = once(server, 'connection') as Promise<[Socket]>
+  const client = connect(address.port, '127.0.0.1')
+  const [serverSide] = await accepted
+  t.teardown(() => {
+    client.destroy()
+    serverSide.destroy()
+    server.close()
+  })
+  let received = 0
+  client.on('data', (chunk: Buffer) => { received += chunk.length })
+
+  const burst = 256 * 1024
+  const seen: number[] = []
+  const stream = {
+    cork: () => serverSide.cork(),
+    uncork: () => {
+      serverSide.uncork()
+      seen.push(serverSide.writableLength)
+    }
+  }
+  const batch = new WriteBatch()
+  batch.hold(stream)
+  for (let i = 0; i < burst / 16384; i++) serverSide.write(Buffer.alloc(16384))
+  t.equal(serverSide.writableLength, burst, 'the whole burst is queued while the turn runs')
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  t.same(seen, [0], 'after the flush the kernel has taken all of it')
+  await waitFor(() => received === burst, 'the burst at the peer')
+})

@@ -2,7 +2,7 @@
 // Idempotency-Key) and the history API.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { BrokerUnavailableError } from '../../lib/broker.js'
+import { BrokerTimeoutError, BrokerUnavailableError } from '../../lib/broker.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from '../../lib/limits.js'
 import { AUTH, buildTestApp, injectClient } from '../helpers/inject.js'
 import { TEST_TOKEN } from '../helpers/server.js'
@@ -113,6 +113,10 @@ t.test('invalid broadcasts are 400 naming the field, and publish nothing', async
     ['extra field', 'lobby', { text: 'hi', room: 'other' }, {}, 'body', /unknown field\(s\) room/],
     ['bad from', 'lobby', { text: 'hi', from: 'x'.repeat(33) }, {}, 'from', /1-32/],
     ['from with a control character', 'lobby', { text: 'hi', from: 'o\u0007ps' }, {}, 'from', /control/],
+    ['from with an RLO rendering as "admin"', 'lobby', { text: 'hi', from: '\u202Enimda' }, {}, 'from', /format characters/],
+    ['from disguising a file name', 'lobby', { text: 'hi', from: 'report\u202Efdp.exe' }, {}, 'from', /format characters/],
+    ['a zero-width from', 'lobby', { text: 'hi', from: '\u200B\u200C\u200D' }, {}, 'from', /format characters/],
+    ['a blank from', 'lobby', { text: 'hi', from: '\u3164\u3164' }, {}, 'from', /blank/],
     ['not an object', 'lobby', [{ text: 'hi' }], {}, 'body', /JSON object/],
     ['not JSON', 'lobby', '{"text":', {}, 'body', /JSON/],
     ['Idempotency-Key too long', 'lobby', { text: 'hi' }, { 'idempotency-key': 'k'.repeat(129) }, 'Idempotency-Key', /1-128 printable ASCII/],
@@ -150,6 +154,18 @@ t.test('broker unavailable: 503, nothing published, the key is not used up', asy
   const retried = await broadcast(app, 'lobby', { text: 'hi' }, { 'idempotency-key': 'retry-me' })
   t.equal(retried.statusCode, 202)
   t.equal((await history(app, 'lobby')).json().messages.length, 1)
+})
+
+t.test('broker timed out: 503 with outcome unknown, saying the message may have been published', async (t) => {
+  const app = await buildTestApp(t)
+  app.broker.publish = () => Promise.reject(new BrokerTimeoutError())
+  const response = await broadcast(app, 'lobby', { text: 'hi' })
+  t.equal(response.statusCode, 503)
+  t.same(response.json(), {
+    error: 'Service Unavailable',
+    message: 'the message broker did not answer in time; the message may or may not have been published',
+    outcome: 'unknown'
+  })
 })
 
 t.test('Idempotency-Key: a repeat answers the first 202 again and publishes nothing', async (t) => {

@@ -3,7 +3,7 @@
 import http from 'node:http'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { buildTestApp, injectClient, upgradeStatus } from '../helpers/inject.js'
+import { AUTH, buildTestApp, injectClient, upgradeStatus } from '../helpers/inject.js'
 import { TestClient } from '../helpers/ws-client.js'
 
 t.test('other methods on /ws get 405 with Allow: GET', async (t) => {
@@ -13,6 +13,42 @@ t.test('other methods on /ws get 405 with Allow: GET', async (t) => {
     t.equal(response.statusCode, 405, method)
     t.equal(response.headers.allow, 'GET', `${method}: Allow: GET`)
     t.match(response.json(), { error: 'Method Not Allowed', message: /only GET/ })
+  }
+})
+
+t.test('POST /ws gets 405 whatever its body (issue 10, finding 10)', async (t) => {
+  const app = await buildTestApp(t)
+  const bodies: Array<[string, Record<string, string>, string | undefined]> = [
+    ['text/plain', { 'content-type': 'text/plain' }, 'hello'],
+    ['an unknown type', { 'content-type': 'application/x-unknown' }, 'x'],
+    ['a form', { 'content-type': 'application/x-www-form-urlencoded' }, 'a=b'],
+    ['invalid JSON', { 'content-type': 'application/json' }, '{oops'],
+    ['no body', {}, undefined]
+  ]
+  for (const [why, headers, payload] of bodies) {
+    const response = await app.inject({ method: 'POST', url: '/ws', headers, ...(payload === undefined ? {} : { payload }) })
+    t.equal(response.statusCode, 405, why)
+    t.equal(response.headers.allow, 'GET', `${why}: Allow: GET`)
+    t.match(response.json(), { error: 'Method Not Allowed' }, `${why}: the 405 body`)
+  }
+})
+
+t.test('every JSON answer carries X-Content-Type-Options: nosniff (issue 10, finding 10)', async (t) => {
+  const app = await buildTestApp(t)
+  const answers = [
+    await app.inject('/health/live'),
+    await app.inject('/health/ready'),
+    await app.inject('/config.json'),
+    await app.inject('/ws'),
+    await app.inject({ method: 'POST', url: '/ws' }),
+    await app.inject('/no/such/route'),
+    await app.inject({ method: 'POST', url: '/rooms/lobby/broadcast', payload: { text: 'hi' } }),
+    await app.inject({ method: 'POST', url: '/rooms/lobby/broadcast', headers: { ...AUTH, 'content-type': 'application/json' }, payload: '{oops' }),
+    await app.inject({ method: 'POST', url: '/rooms/lobby/broadcast', headers: { ...AUTH, 'content-type': 'application/xml' }, payload: '<a/>' })
+  ]
+  for (const response of answers) {
+    t.match(response.headers['content-type'], /^application\/json/, `${response.statusCode} is JSON`)
+    t.equal(response.headers['x-content-type-options'], 'nosniff', `${response.statusCode} ${response.body.slice(0, 40)}`)
   }
 })
 
@@ -43,6 +79,25 @@ t.test('a bad name is refused with 400 before the upgrade', async (t) => {
   t.equal(await upgradeStatus(app, `/ws?name=${'x'.repeat(32)}`), 101, '32 characters are fine')
   t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent('😀'.repeat(32))}`), 101, '32 emoji are 32 characters')
   t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent('😀'.repeat(33))}`), 400, '33 emoji are too many')
+})
+
+t.test('names that impersonate are refused with 400 (issue 10, finding 7)', async (t) => {
+  const app = await buildTestApp(t)
+  const impersonations = {
+    'an RLO making "nimda" render as "admin"': '\u202Enimda',
+    'report\\u202Efdp.exe rendering as "reportexe.pdf"': 'report\u202Efdp.exe',
+    'a zero-width name': '\u200B',
+    'zero-width characters only': '\u200B\u200C\u200D\u2060\uFEFF',
+    'a zero-width joiner inside': 'ad\u200Dmin',
+    'a bidi isolate': '\u2067admin\u2069',
+    'a blank Hangul filler': '\u3164'
+  }
+  for (const [why, name] of Object.entries(impersonations)) {
+    t.equal(await upgradeStatus(app, `/ws?name=${encodeURIComponent(name)}`), 400, why)
+  }
+  const client = await injectClient(app, `/ws?name=${encodeURIComponent('Zoe\u0308')}`)
+  t.teardown(() => client.close())
+  t.match(await client.next((f) => f.type === 'welcome', 'welcome'), { name: 'Zo\u00EB' }, 'the name is NFC-normalised')
 })
 
 t.test('refusals carry a JSON body naming the problem', async (t) => {
@@ -94,7 +149,10 @@ t.test('origin check', async (t) => {
   t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://evil.example.net' }), 403, 'a foreign origin')
   t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://chat.example.com.evil.net' }), 403, 'a look-alike suffix')
   t.equal(await upgradeStatus(app, '/ws', { host, origin: 'null' }), 403, 'an opaque origin')
-  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://chat.example.com' }), 101, 'the same host')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'http://chat.example.com' }), 101, 'the same scheme, host and port')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://chat.example.com' }), 403, 'an https page may not open ws on the http origin of the same host')
+  t.equal(await upgradeStatus(app, '/ws', { host, origin: 'http://chat.example.com:8080' }), 403, 'the same host on another port')
+  t.equal(await upgradeStatus(app, '/ws', { host: 'chat.example.com:80', origin: 'http://chat.example.com' }), 101, 'the default port is the same port')
   t.equal(await upgradeStatus(app, '/ws', { host, origin: 'https://app.example.com' }), 101, 'an ALLOWED_ORIGINS one')
   t.equal(await upgradeStatus(app, '/ws', { host, origin: 'http://app.example.com' }), 403, 'an allowed host with another scheme is another origin')
   t.equal(await upgradeStatus(app, '/ws', { host }), 101, 'no Origin: a non-browser client')
