@@ -2,7 +2,7 @@
 // then fans it out to every node serving the room, in room order. The memory
 // broker serves one node; the Redis broker a cluster. Who is in a room is
 // another concern (presence.ts).
-import type { StoredMessage } from './frames.js'
+import type { Origin, StoredMessage } from './frames.js'
 
 export interface ReadRequest {
   /** Id of the last message the reader has; absent for the most recent messages. */
@@ -34,6 +34,11 @@ export interface ClusterStats {
 /** What the sender of a stored message learns: the `ack`'s id, the HTTP 202 body. */
 export type PublishReceipt = Pick<StoredMessage, 'room' | 'id' | 'ts'>
 
+/** How a message is published besides its words: who is behind it, and the caller's retry key. */
+export interface PublishOptions extends Origin {
+  idempotencyKey?: string | undefined
+}
+
 export type BrokerHealth = { ok: true } | { ok: false, check: string, reason: string }
 
 export interface Broker {
@@ -42,12 +47,14 @@ export interface Broker {
   /**
    * Stores the message, then publishes it. Rejects with BrokerUnavailableError
    * if it could not be stored, BrokerTimeoutError if the store did not answer.
-   * With `idempotencyKey`, a cluster broker records the key in the same
-   * atomic step as the message, and a repeat within IDEMPOTENCY_TTL_MS gets
-   * the first call's receipt and publishes nothing (PROTOCOL §4); the memory
-   * broker ignores it (MemoryIdempotencyStore does that job on one node).
+   * The origin in `options` (a verified user, the HTTP API) travels with the
+   * message. With `options.idempotencyKey`, a cluster broker records the key
+   * in the same atomic step as the message, and a repeat within
+   * IDEMPOTENCY_TTL_MS gets the first call's receipt and publishes nothing
+   * (PROTOCOL §4); the memory broker ignores it (MemoryIdempotencyStore does
+   * that job on one node).
    */
-  publish (room: string, from: string, text: string, idempotencyKey?: string): Promise<PublishReceipt>
+  publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
   read (room: string, request: ReadRequest): Promise<ReadResult>
   /** This node has local members in `room` and wants its messages. */
   subscribe (room: string): void

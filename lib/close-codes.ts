@@ -10,7 +10,11 @@ export const CloseCode = {
   /** An unexpected error on the server. */
   INTERNAL_ERROR: 1011,
   /** Slow consumer, or a dependency away: reconnect after a backoff and resume. */
-  TRY_AGAIN_LATER: 1013
+  TRY_AGAIN_LATER: 1013,
+  /** The connection's token expired: get a fresh one, reconnect and resume. */
+  TOKEN_EXPIRED: 4001,
+  /** Token missing (when required), invalid or revoked: do not reconnect with the same token. */
+  UNAUTHORIZED: 4003
 } as const
 
 export type CloseCode = typeof CloseCode[keyof typeof CloseCode]

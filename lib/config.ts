@@ -55,6 +55,32 @@ const origins = optionalText.transform((value, ctx) => {
   return list.map((item) => new URL(item).origin)
 })
 
+/** AUTH_JWT_SECRET: an HS256 key shorter than the hash is guessable (RFC 7518 §3.2). */
+export const AUTH_JWT_SECRET_MIN_BYTES = 32
+
+/** A JWKS URL: https, or http only to a loopback address (a key set fetched in clear text could be swapped). */
+const jwksUrl = optionalText.transform((value, ctx) => {
+  if (value === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an https:// URL (or http:// to a loopback address)' })
+    return z.NEVER
+  }
+  const host = parsed.hostname.replace(/^\[|\]$/g, '')
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an https:// URL (or http:// to a loopback address)' })
+    return z.NEVER
+  }
+  return parsed.href
+})
+
+const bool = (fallback: boolean) => optionalText
+  .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }).optional())
+  .transform((value) => value === undefined ? fallback : value === 'true')
+
 /** The levels pino knows; LOG_LEVEL picks one. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -94,6 +120,17 @@ export const EnvSchema = z.object({
   MAX_CONNECTIONS_PER_IP: int(1, 10_000_000, 100),
   TRUST_PROXY: proxies,
   INTERNAL_PORT: optionalInt(1, 65535),
+  AUTH_JWT_SECRET: optionalText.pipe(z.string()
+    .refine((value) => Buffer.byteLength(value) >= AUTH_JWT_SECRET_MIN_BYTES, `expected at least ${AUTH_JWT_SECRET_MIN_BYTES} bytes (use a long random secret)`)
+    .optional()),
+  AUTH_JWKS_URL: jwksUrl,
+  AUTH_ISSUER: optionalText,
+  AUTH_AUDIENCE: optionalText,
+  AUTH_CLOCK_TOLERANCE_S: int(0, 600, 10),
+  AUTH_REQUIRED: bool(false),
+  // At most two weeks: an expiry timer must fit in setTimeout's 2^31 ms.
+  AUTH_MAX_TOKEN_TTL_S: int(1, 14 * 24 * 60 * 60, 86400),
+  PAGE_TOKEN_URL: optionalText,
   LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
     .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {
@@ -101,6 +138,14 @@ export const EnvSchema = z.object({
   const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')
   if (!ownProblem && env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
     ctx.addIssue({ code: 'custom', path: ['HISTORY_ON_JOIN'], message: `expected at most HISTORY_SIZE (${env.HISTORY_SIZE})` })
+  }
+  // A key set shared by several applications signs tokens for all of them: the audience tells them apart.
+  if (env.AUTH_JWKS_URL !== undefined && env.AUTH_AUDIENCE === undefined && !ctx.issues.some((issue) => issue.path?.[0] === 'AUTH_JWKS_URL')) {
+    ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCE'], message: 'expected a value: AUTH_JWKS_URL needs AUTH_AUDIENCE' })
+  }
+  if (env.AUTH_REQUIRED && env.AUTH_JWT_SECRET === undefined && env.AUTH_JWKS_URL === undefined &&
+    !ctx.issues.some((issue) => issue.path?.[0] === 'AUTH_JWT_SECRET' || issue.path?.[0] === 'AUTH_JWKS_URL')) {
+    ctx.addIssue({ code: 'custom', path: ['AUTH_REQUIRED'], message: 'expected false unless AUTH_JWT_SECRET or AUTH_JWKS_URL is set' })
   }
 })
 
@@ -141,8 +186,8 @@ export class ConfigError extends Error {
 /** Secrets are named in errors but never printed: the lines end up in logs. */
 function shown (name: string, value: string | undefined): string {
   if (value === undefined || value.trim() === '') return 'nothing: the default applies'
-  if (name === 'BROADCAST_TOKEN') return `${[...(value ?? '')].length} characters`
-  if (name === 'REDIS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
+  if (name === 'BROADCAST_TOKEN' || name === 'AUTH_JWT_SECRET') return `${[...(value ?? '')].length} characters`
+  if (name === 'REDIS_URL' || name === 'AUTH_JWKS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
   return `"${value ?? ''}"`
 }
 

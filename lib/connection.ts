@@ -2,17 +2,21 @@
 // frames to the hub; writes frames, paces history replays by the socket
 // draining, and watches its send backlog after each flush.
 import { randomBytes } from 'node:crypto'
+import type { AuthOutcome } from './auth/authenticator.js'
+import type { Identity } from './auth/identity.js'
+import { TokenSession } from './auth/session.js'
 import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
-  encodeAck, encodeError, encodeLeft, encodeWelcome,
-  type ClientFrame, type ErrorCode, type ParseResult
+  encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeWelcome,
+  type ClientFrame, type ErrorCode, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
 import { POLICY_CLOSE_LINGER_MS, RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
+import type { Timer } from './timer.js'
 import type { Corkable, WriteBatch } from './write-batch.js'
 import { textFrame } from './ws-frame.js'
 
@@ -74,6 +78,18 @@ export interface ConnectionOptions {
   onInternalError?: (error: unknown, consequence: string) => void
   /** Told once the socket is gone (e.g. to forget the connection). */
   onClosed?: (connection: Connection) => void
+  /** Token handling, for connections opened with an identity. */
+  auth?: ConnectionAuth
+}
+
+/** What an authenticated connection needs to refresh and expire its token (§7). */
+export interface ConnectionAuth {
+  /** AUTH_CLOCK_TOLERANCE_S: the connection is closed with 4001 this long after `exp`. */
+  clockToleranceS: number
+  /** Checks an `auth` frame's token for `user`. */
+  refresh (user: string, token: string): Promise<AuthOutcome>
+  /** Drives the expiry timers; the global setTimeout (unref'd) by default. */
+  timer?: Timer
 }
 
 export function newConnectionId (): string {
@@ -108,18 +124,34 @@ export class Connection implements Member, Corkable, Tracked {
   private replayBytes = 0
   /** Shared by every replay waiting for this socket to drain. */
   private drain: { promise: Promise<boolean>, settle: (drained: boolean) => void } | undefined
+  /** The verified user id; undefined for a guest. */
+  readonly user: string | undefined
+  /** The token's expiry; present only for an authenticated connection. */
+  private readonly session: TokenSession | undefined
+  /** Carried by this connection's messages: who sent them, beyond the display name. */
+  private readonly origin: Origin | undefined
 
   constructor (
     readonly id: string,
     readonly name: string,
     private readonly socket: Socket,
     private readonly stream: FrameStream,
-    private readonly options: ConnectionOptions
+    private readonly options: ConnectionOptions,
+    identity?: Identity
   ) {
     this.now = options.now ?? performance.now.bind(performance)
     this.frameBucket = new TokenBucket(options.frameRatePerSec, options.frameBurst, this.now)
     this.sendBucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, this.now)
     this.frameLimitMessage = `too many frames: at most ${options.frameRatePerSec} per second (bursts of ${options.frameBurst}); slow down`
+    if (identity !== undefined) {
+      this.user = identity.user
+      this.origin = { user: identity.user }
+      this.session = new TokenSession(identity, {
+        clockToleranceS: options.auth?.clockToleranceS ?? 0,
+        onExpired: () => this.close(CloseCode.TOKEN_EXPIRED, 'token expired; reconnect with a fresh token and resume with since'),
+        ...(options.auth?.timer === undefined ? {} : { timer: options.auth.timer })
+      })
+    }
   }
 
   get isClosing (): boolean {
@@ -134,7 +166,7 @@ export class Connection implements Member, Corkable, Tracked {
   }
 
   welcome (node: string): void {
-    this.write(textFrame(encodeWelcome(this.id, this.name, node)))
+    this.write(textFrame(encodeWelcome(this.id, this.name, node, this.session?.user, this.session?.expiresIn)))
   }
 
   /** Writes a live frame; the backlog it leaves is checked once the turn's writes are flushed (`uncork`). */
@@ -209,6 +241,7 @@ export class Connection implements Member, Corkable, Tracked {
   closed (): void {
     this.closing = true
     clearTimeout(this.closeTimer)
+    this.session?.stop()
     this.drain?.settle(false)
     this.options.onClosed?.(this)
     this.options.hub.disconnect(this)
@@ -297,7 +330,34 @@ export class Connection implements Member, Corkable, Tracked {
         return
       case 'send':
         this.send(frame.room, frame.text, frame.ref, now)
+        return
+      case 'auth':
+        this.refresh(frame.token, frame.ref)
     }
+  }
+
+  /** An `auth` frame: a fresh token for the same user; the connection keeps its current one until it is accepted. */
+  private refresh (token: string, ref: string | undefined): void {
+    const { session } = this
+    const auth = this.options.auth
+    if (session === undefined || auth === undefined) {
+      this.error('token_invalid', 'this connection has no token to refresh: a guest cannot become a user; reconnect with a token', ref)
+      return
+    }
+    auth.refresh(session.user, token).then((outcome) => {
+      if (this.closing) return
+      if (outcome.ok) {
+        session.renew(outcome.identity)
+        if (ref !== undefined) this.write(textFrame(encodeAuthAck(ref, session.expiresIn)))
+      } else if (outcome.reason === 'unavailable') {
+        this.error('unavailable', `${outcome.message}; the connection keeps its current token`, ref)
+      } else {
+        this.error('token_invalid', `${outcome.message}; the connection keeps its current token`, ref)
+      }
+    }, (error: unknown) => {
+      this.options.onInternalError?.(error, 'a token refresh failed unexpectedly; the client was told unavailable')
+      this.error('unavailable', 'the token could not be checked; the connection keeps its current token', ref)
+    })
   }
 
   /**
@@ -326,7 +386,7 @@ export class Connection implements Member, Corkable, Tracked {
       return
     }
     this.rateLimitStrikes = 0
-    hub.publish(room, this.name, text).then((message) => {
+    hub.publish(room, this.name, text, this.origin).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {

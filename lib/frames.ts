@@ -46,16 +46,19 @@ export function createFrameSchemas (maxTextLength: number) {
   })
   const LeaveFrame = z.strictObject({ type: z.literal('leave'), room: RoomId, ref: Ref.optional() })
   const SendFrame = z.strictObject({ type: z.literal('send'), room: RoomId, text: Text, ref: Ref.optional() })
-  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame], {
-    error: 'expected "type" to be one of "join", "leave", "send"'
+  // The token's own checks (size first) are the verifier's; here only its shape.
+  const AuthFrame = z.strictObject({ type: z.literal('auth'), token: z.string({ error: 'expected a string' }).min(1, 'expected a token'), ref: Ref.optional() })
+  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame, AuthFrame], {
+    error: 'expected "type" to be one of "join", "leave", "send", "auth"'
   })
-  return { JoinFrame, LeaveFrame, SendFrame, ClientFrame }
+  return { JoinFrame, LeaveFrame, SendFrame, AuthFrame, ClientFrame }
 }
 
 type Schemas = ReturnType<typeof createFrameSchemas>
 export type JoinFrame = z.infer<Schemas['JoinFrame']>
 export type LeaveFrame = z.infer<Schemas['LeaveFrame']>
 export type SendFrame = z.infer<Schemas['SendFrame']>
+export type AuthFrame = z.infer<Schemas['AuthFrame']>
 export type ClientFrame = z.infer<Schemas['ClientFrame']>
 
 export type ParseResult =
@@ -132,20 +135,33 @@ export interface StoredMessage {
   from: string
   text: string
   ts: number
+  /** The sender's user id, when the sender was authenticated (§7). */
+  user?: string
+  /** Posted through the HTTP API. */
+  api?: true
+}
+
+/** Who published a message, beyond its display name: a verified user, or the HTTP API. */
+export interface Origin {
+  user?: string | undefined
+  api?: true | undefined
 }
 
 /** Every `code` an `error` frame may carry (PROTOCOL §3). */
-export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout'])
+export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid'])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
 const Names = z.array(z.string())
 const MessageId = z.string().meta({ description: 'Opaque, unique within its room and never reused.' })
+const UserId = z.string().meta({ description: "The `sub` of the sender's verified connection token." })
 
 export const WelcomeFrame = z.strictObject({
   type: z.literal('welcome'),
   id: z.string().meta({ description: "The connection's id." }),
   name: z.string().meta({ description: 'The display name the server settled on (e.g. `guest-1a2b`).' }),
-  node: z.string().meta({ description: 'The node that holds the connection.' })
+  node: z.string().meta({ description: 'The node that holds the connection.' }),
+  user: UserId.optional().meta({ description: "The user id from the connection's token; absent for a guest." }),
+  expiresIn: z.number().int().optional().meta({ description: 'Whole seconds until the token expires; absent for a guest.' })
 }).meta({ description: 'Sent once, right after the upgrade.' })
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>
 
@@ -163,7 +179,9 @@ export const MessageFields = z.strictObject({
   id: MessageId,
   from: z.string().meta({ description: "Set by the server: the sender's display name, or the `from` of an HTTP broadcast." }),
   text: z.string(),
-  ts: z.number().int().meta({ description: 'Milliseconds since the epoch, set by the server.' })
+  ts: z.number().int().meta({ description: 'Milliseconds since the epoch, set by the server.' }),
+  user: UserId.optional().meta({ description: "The sender's user id, when the sender was authenticated; trust this, never `from`." }),
+  api: z.literal(true).optional().meta({ description: 'Posted through the HTTP API.' })
 })
 
 export const MessageFrame = z.strictObject({
@@ -188,9 +206,10 @@ export type LeftFrame = z.infer<typeof LeftFrame>
 
 export const AckFrame = z.strictObject({
   type: z.literal('ack'),
-  ref: z.string().meta({ description: 'The `ref` of the `send` it answers.' }),
-  id: MessageId.meta({ description: "The stored message's id." })
-}).meta({ description: 'A `send` with a `ref` was stored and published.' })
+  ref: z.string().meta({ description: 'The `ref` of the `send` or `auth` it answers.' }),
+  id: MessageId.optional().meta({ description: "The stored message's id (an acknowledged `send`)." }),
+  expiresIn: z.number().int().optional().meta({ description: 'Whole seconds until the new token expires (an accepted `auth`).' })
+}).meta({ description: 'A `send` with a `ref` was stored and published, or an `auth` with a `ref` was accepted.' })
 export type AckFrame = z.infer<typeof AckFrame>
 
 export const ErrorFrame = z.strictObject({
@@ -209,8 +228,8 @@ function encode (frame: ServerFrame): string {
   return JSON.stringify(frame)
 }
 
-export function encodeWelcome (id: string, name: string, node: string): string {
-  return encode({ type: 'welcome', id, name, node })
+export function encodeWelcome (id: string, name: string, node: string, user?: string, expiresIn?: number): string {
+  return encode(user === undefined ? { type: 'welcome', id, name, node } : { type: 'welcome', id, name, node, user, expiresIn })
 }
 
 export function encodeJoined (room: string, members: string[], recovered: boolean): string {
@@ -222,7 +241,13 @@ export function encodeJoined (room: string, members: string[], recovered: boolea
  * MessageFrame it stands for (test/lib/frames.test.ts compares them).
  */
 export function encodeMessage (message: StoredMessage): string {
-  return `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}}`
+  // A guest's message (the common case) is the bytes it always was: one template, no extra field.
+  return `{"type":"message","room":${JSON.stringify(message.room)},"id":${JSON.stringify(message.id)},"from":${JSON.stringify(message.from)},"text":${JSON.stringify(message.text)},"ts":${JSON.stringify(message.ts)}${message.user === undefined && message.api === undefined ? '' : originFields(message)}}`
+}
+
+/** `,"user":…` and `,"api":true`, for a message from a verified user or the HTTP API. */
+function originFields ({ user, api }: StoredMessage): string {
+  return `${user === undefined ? '' : `,"user":${JSON.stringify(user)}`}${api === undefined ? '' : ',"api":true'}`
 }
 
 export function encodePresence (room: string, joined: string[], left: string[]): string {
@@ -235,6 +260,10 @@ export function encodeLeft (room: string): string {
 
 export function encodeAck (ref: string, id: string): string {
   return encode({ type: 'ack', ref, id })
+}
+
+export function encodeAuthAck (ref: string, expiresIn: number): string {
+  return encode({ type: 'ack', ref, expiresIn })
 }
 
 export function encodeError (code: ErrorCode, message: string, ref?: string): string {
@@ -251,8 +280,15 @@ export interface PageConfig {
   roomPattern: string
   /** ROOM_PATTERN in words. */
   roomRule: string
+  /** PAGE_TOKEN_URL: where the page fetches its connection token (with credentials) before each connect and refresh. */
+  tokenUrl?: string
+  /** AUTH_REQUIRED: guests are refused, so a page without a token should say so rather than connect. */
+  authRequired?: true
 }
 
-export function pageConfig (maxTextLength: number): PageConfig {
-  return { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+export function pageConfig (maxTextLength: number, auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {}): PageConfig {
+  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+  if (auth.tokenUrl !== undefined) config.tokenUrl = auth.tokenUrl
+  if (auth.authRequired === true) config.authRequired = true
+  return config
 }

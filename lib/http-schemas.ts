@@ -1,7 +1,9 @@
 // The zod schemas of the HTTP API: what routes/rooms.ts validates requests
 // with, and the bodies every route answers; lib/openapi.ts describes the API from these.
 import { z } from 'zod'
+import { USER_ID_MAX_LENGTH } from './auth/identity.js'
 import { createTextSchema, DisplayName, MessageFields, NAME_MAX_LENGTH, RoomId } from './frames.js'
+import { codePointLength } from './rules.js'
 import { HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from './limits.js'
 
 /** The optional Idempotency-Key header of a broadcast: 1-128 printable ASCII characters. */
@@ -20,6 +22,26 @@ export function createBroadcastBody (maxTextLength: number) {
   }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
 }
 export type BroadcastBody = z.infer<ReturnType<typeof createBroadcastBody>>
+
+/** Longest `reason` of a disconnect, in code points; it becomes the close reason. */
+export const DISCONNECT_REASON_MAX_LENGTH = 128
+
+/** A disconnect body is `{"reason"?: string}`: a few hundred bytes at most. */
+export const DISCONNECT_BODY_LIMIT_BYTES = 4096
+
+export const DisconnectBody = z.strictObject({
+  reason: z.string({ error: 'expected a string' })
+    .refine((value) => codePointLength(value) <= DISCONNECT_REASON_MAX_LENGTH, `expected at most ${DISCONNECT_REASON_MAX_LENGTH} characters`)
+    .meta({ maxLength: DISCONNECT_REASON_MAX_LENGTH, description: 'Sent to the user\'s connections as the reason of their 4003 close.' })
+    .optional()
+}, { error: 'expected a JSON object {"reason"?: string}' })
+
+/** The `:id` of POST /users/:id/disconnect: a token's `sub`. */
+export const UserIdParam = z.string().meta({
+  minLength: 1,
+  maxLength: USER_ID_MAX_LENGTH,
+  description: `The user id (a token's \`sub\`), 1-${USER_ID_MAX_LENGTH} characters, percent-encoded in the path.`
+})
 
 const limitRule = `expected 1-${HISTORY_API_MAX_LIMIT}`
 
@@ -56,6 +78,10 @@ export const HistoryPage = z.strictObject({
 })
 export type HistoryPage = z.infer<typeof HistoryPage>
 
+export const DisconnectAccepted = z.strictObject({
+  user: z.string().meta({ description: 'The user whose connections on this node were closed and whose earlier tokens are revoked.' })
+})
+
 /** Every refusal of the API: a status name and a sentence for the caller's developer. */
 export const HttpError = z.strictObject({
   error: z.string().meta({ description: 'The status name, e.g. "Unauthorized".' }),
@@ -78,5 +104,7 @@ export const PageConfig = z.strictObject({
   maxTextLength: z.number().int().meta({ description: 'MAX_TEXT_LENGTH, in code points.' }),
   maxNameLength: z.number().int().meta({ description: 'In code points, after trimming.' }),
   roomPattern: z.string().meta({ description: 'The room-id regular expression: anchored, valid with no flag, `u` or `v`.' }),
-  roomRule: z.string().meta({ description: 'The room-id rule in words.' })
+  roomRule: z.string().meta({ description: 'The room-id rule in words.' }),
+  tokenUrl: z.string().optional().meta({ description: 'PAGE_TOKEN_URL: where the page fetches its connection token (with credentials) before each connect and refresh.' }),
+  authRequired: z.literal(true).optional().meta({ description: 'AUTH_REQUIRED: guests are refused, so a page without a token says so rather than connect.' })
 })

@@ -3,7 +3,8 @@
 // the reply to a join (members and history, which the broker may have to fetch)
 // completes later, written at the pace the member's socket drains. Each room's
 // presence window batches its joins and leaves.
-import { BrokerUnavailableError, type Broker, type PublishReceipt } from './broker.js'
+import { RoomUsers } from './auth/room-users.js'
+import { BrokerUnavailableError, type Broker, type PublishOptions, type PublishReceipt } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
   encodeJoined, encodeMessage, encodePresence,
@@ -20,6 +21,8 @@ import { textFrame } from './ws-frame.js'
 export interface Member {
   readonly id: string
   readonly name: string
+  /** The user id from a verified token; undefined for a guest. */
+  readonly user?: string | undefined
   /** Writes a complete WebSocket frame (`textFrame`); one buffer is shared by every member. */
   write (frame: Buffer): void
   /** Writes a frame of a join's reply (history), not counted as backlog; false: wait for `drained()` first. */
@@ -54,6 +57,23 @@ interface Room {
   readonly catchingUp: Map<Member, CatchUp>
   /** Batches the room's joins and leaves; tells the live members and the other nodes. */
   readonly presenceWindow: PresenceWindow<Member>
+  /** Presence counts a user once, however many of its connections are here. */
+  readonly users: RoomUsers<Member>
+}
+
+/** What presence records for a user with connections in a room: its id, and its first connection's name. */
+function userPresence (member: Member): Member {
+  return {
+    id: `user:${member.user ?? ''}`,
+    name: member.name,
+    user: member.user,
+    // Never written to: it only stands for the user in the presence records.
+    write () {},
+    replay: () => true,
+    drained: () => Promise.resolve(true),
+    error () {},
+    close () {}
+  }
 }
 
 /** A joining member's live messages, held until its history has been written. */
@@ -128,8 +148,11 @@ export class Hub {
     rooms.add(target)
     const catchUp: CatchUp = { pending: [] }
     target.catchingUp.set(member, catchUp)
-    this.presence.memberJoined(room, member)
-    target.presenceWindow.joined(member)
+    const present = target.users.joined(member)
+    if (present !== undefined) {
+      this.presence.memberJoined(room, present)
+      target.presenceWindow.joined(present)
+    }
 
     const read = since === undefined
       ? this.broker.read(room, { limit: this.options.historyOnJoin })
@@ -202,9 +225,9 @@ export class Hub {
    * From a member (`from` is its name; the caller checked it joined) or from
    * the HTTP API (no membership needed; maybe with an Idempotency-Key, see Broker.publish).
    */
-  publish (room: string, from: string, text: string, idempotencyKey?: string): Promise<PublishReceipt> {
+  publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt> {
     this.stats.messagesIn++
-    return this.broker.publish(room, from, text, idempotencyKey)
+    return this.broker.publish(room, from, text, options)
   }
 
   /** Stops the presence timers; a window still flushes when its room empties. */
@@ -251,7 +274,7 @@ export class Hub {
         timer: this.options.timer
       })
       if (this.closed) presenceWindow.close()
-      room = { name, live, catchingUp: new Map(), presenceWindow }
+      room = { name, live, catchingUp: new Map(), presenceWindow, users: new RoomUsers(userPresence) }
       this.rooms.set(name, room)
       this.broker.subscribe(name)
     }
@@ -262,8 +285,11 @@ export class Hub {
     room.live.delete(member)
     room.catchingUp.delete(member)
     this.memberships.get(member)?.delete(room)
-    this.presence.memberLeft(room.name, member)
-    room.presenceWindow.left(member)
+    const absent = room.users.left(member)
+    if (absent !== undefined) {
+      this.presence.memberLeft(room.name, absent)
+      room.presenceWindow.left(absent)
+    }
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
       room.presenceWindow.flush()
@@ -272,8 +298,13 @@ export class Hub {
     }
   }
 
-  private * localNames (room: Room): Iterable<string> {
-    for (const member of room.live) yield member.name
-    for (const member of room.catchingUp.keys()) yield member.name
+  /** This node's members of the room: one name per user, one per guest connection. */
+  private localNames (room: Room): Iterable<string> {
+    return room.users.names(this.membersOf(room))
+  }
+
+  private * membersOf (room: Room): Iterable<Member> {
+    yield * room.live
+    yield * room.catchingUp.keys()
   }
 }

@@ -4,7 +4,7 @@
 // without members here lose their history first, least recently used first;
 // then rooms with members, least recently used first), and the logs of rooms
 // without members by their number, MAX_IDLE_ROOMS.
-import type { Broker, BrokerHealth, MessageHandler, ReadRequest, ReadResult } from './broker.js'
+import type { Broker, BrokerHealth, MessageHandler, PublishOptions, ReadRequest, ReadResult } from './broker.js'
 import type { StoredMessage } from './frames.js'
 import { HistoryRing } from './history.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
@@ -53,10 +53,12 @@ export class MemoryBroker implements Broker {
     this.onMessage = onMessage
   }
 
-  publish (room: string, from: string, text: string): Promise<StoredMessage> {
+  publish (room: string, from: string, text: string, options?: PublishOptions): Promise<StoredMessage> {
     const log = this.log(room)
     log.seq++
     const message: StoredMessage = { room: log.room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
+    if (options?.user !== undefined) message.user = options.user
+    if (options?.api === true) message.api = true
     this.totalBytes += log.ring.push(message)
     if (this.subscribed.has(room)) {
       touch(this.busy, room)

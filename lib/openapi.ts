@@ -3,8 +3,8 @@
 import { z } from 'zod'
 import { RoomId } from './frames.js'
 import {
-  BroadcastAccepted, createBroadcastBody, FieldError, HistoryPage, HistoryQuery, HttpError,
-  IdempotencyKey, NotReady, OutcomeUnknown, PageConfig, Status
+  BroadcastAccepted, createBroadcastBody, DISCONNECT_BODY_LIMIT_BYTES, DisconnectAccepted, DisconnectBody, FieldError, HistoryPage,
+  HistoryQuery, HttpError, IdempotencyKey, NotReady, OutcomeUnknown, PageConfig, Status, UserIdParam
 } from './http-schemas.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from './limits.js'
 
@@ -54,9 +54,9 @@ const roomParameter = parameter('id', 'path', true, { description: 'The room id.
 
 const BEARER = [{ broadcastToken: [] }]
 
-/** The answers both room routes share: auth, the disabled API, validation, the broker. */
+/** The answers every back-office route shares: auth, the disabled API, validation, the unexpected. */
 const apiErrors = {
-  400: json('Invalid room id, body, query or header: `field` names it.', 'FieldError'),
+  400: json('Invalid room id, user id, body, query or header: `field` names it.', 'FieldError'),
   401: json('Missing or wrong bearer token.', 'HttpError', {
     'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { const: 'Bearer' } }
   }),
@@ -71,6 +71,8 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
     BroadcastBody: jsonSchema(createBroadcastBody(maxTextLength), 'input'),
     BroadcastAccepted: jsonSchema(BroadcastAccepted, 'output'),
     HistoryPage: jsonSchema(HistoryPage, 'output'),
+    DisconnectBody: jsonSchema(DisconnectBody, 'input'),
+    DisconnectAccepted: jsonSchema(DisconnectAccepted, 'output'),
     PageConfig: jsonSchema(PageConfig, 'output'),
     HttpError: jsonSchema(HttpError, 'output'),
     FieldError: jsonSchema(FieldError, 'output'),
@@ -92,7 +94,7 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
     info: {
       title: 'Chat service HTTP API',
       version: OPENAPI_API_VERSION,
-      description: 'Health probes, metrics, the chat page, and the back-office API (broadcast to a room, read its history). ' +
+      description: 'Health probes, metrics, the chat page, and the back-office API (broadcast to a room, read its history, disconnect a user). ' +
         'The WebSocket protocol behind GET /ws is described in docs/asyncapi.json.'
     },
     paths: {
@@ -169,6 +171,24 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
           }
         }
       },
+      '/users/{id}/disconnect': {
+        post: {
+          operationId: 'disconnectUser',
+          summary: 'Disconnect a user and revoke its earlier tokens',
+          description: 'Closes every connection of the user with 4003, on every node (in cluster mode through Redis), and refuses its tokens ' +
+            'issued up to now (or without `iat`) for AUTH_MAX_TOKEN_TTL_S, on connect and on refresh.',
+          security: BEARER,
+          parameters: [parameter('id', 'path', true, jsonSchema(UserIdParam, 'input'))],
+          requestBody: { required: false, content: { 'application/json': { schema: ref('DisconnectBody') } } },
+          responses: {
+            202: json('The user\'s connections on this node are closed and the revocation is stored and announced.', 'DisconnectAccepted'),
+            ...apiErrors,
+            413: error(`The body is larger than ${DISCONNECT_BODY_LIMIT_BYTES} bytes.`),
+            415: json('The body is not JSON (field "body").', 'FieldError'),
+            503: error('Redis is unavailable: the user was disconnected on this node only and the revocation was not stored; retry.')
+          }
+        }
+      },
       '/metrics': {
         get: {
           operationId: 'getMetrics',
@@ -199,12 +219,20 @@ export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
           operationId: 'connect',
           summary: 'Open a WebSocket (RFC 6455)',
           description: 'The frames are described in docs/asyncapi.json. Checks, in this order: shutting down (503), origin (403), ' +
-            'node full (503), per-address cap (429), `name` (400).',
+            'node full (503), per-address cap (429), `name` (400). A connection token goes in the `bearer.<token>` subprotocol ' +
+            '(offered with `chat`; the server answers `chat`) or the `token` query parameter; it is checked after the upgrade, ' +
+            'and a refused one closes the WebSocket at once: 4001 expired, 4003 invalid, revoked or missing when required, 1013 key set unreachable.',
           parameters: [{
             name: 'name',
             in: 'query',
             required: false,
             description: 'Display name: 1-32 characters after trimming, no control or format characters. Absent: the server assigns `guest-XXXX`.',
+            schema: { type: 'string' }
+          }, {
+            name: 'token',
+            in: 'query',
+            required: false,
+            description: 'A connection token (JWT), for clients that cannot set the subprotocol; never logged. With a token, `name` is ignored.',
             schema: { type: 'string' }
           }],
           responses: {

@@ -7,9 +7,9 @@ import { type Redis, ReplyError } from 'ioredis'
 import {
   BrokerTimeoutError, BrokerUnavailableError,
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
-  type MessageHandler, type PublishReceipt, type ReadRequest, type ReadResult
+  type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
-import type { StoredMessage } from './frames.js'
+import type { Origin, StoredMessage } from './frames.js'
 import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
@@ -36,7 +36,7 @@ export interface RedisBrokerOptions {
 
 /** What travels on a room channel: a stored message (written by PUBLISH_SCRIPT), or an ephemeral payload. */
 type Wire =
-  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number }
+  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1 }
   | { k: 'e', r: string, n: string, c: string, d: unknown }
 
 type EphemeralHandler = (room: string, payload: unknown) => void
@@ -88,22 +88,26 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 
   /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
-  async publish (room: string, from: string, text: string): Promise<StoredMessage>
-  async publish (room: string, from: string, text: string, key: string | undefined): Promise<PublishReceipt>
-  async publish (room: string, from: string, text: string, key?: string): Promise<StoredMessage | PublishReceipt> {
+  async publish (room: string, from: string, text: string, options?: Origin & { idempotencyKey?: undefined }): Promise<StoredMessage>
+  async publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
+  async publish (room: string, from: string, text: string, options: PublishOptions = {}): Promise<StoredMessage | PublishReceipt> {
     // Not sent at all: surely not published (ioredis would refuse it too, with no offline queue).
     if (this.command.status !== 'ready') throw new BrokerUnavailableError('Redis is not connected; nothing was published, try again')
     const keys = roomKeys(room)
     const ts = this.now()
     const { historySize, historyMaxBytes, historyTtlS } = this.options
+    const { idempotencyKey: key, user, api } = options
+    // A guest's message has neither: stored and published as before users existed.
+    const origin = [user ?? '', api === true ? '1' : ''] as const
     let reply: PublishReply
     try {
       reply = key === undefined
         ? await this.command.chatPublish(
-          keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS)
+          keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
+          ...origin)
         : await this.command.chatPublishOnce(
           keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
-          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS)
+          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...origin)
     } catch (error) {
       throw this.publishFailure(error)
     }
@@ -112,7 +116,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (first !== undefined) return JSON.parse(first) as PublishReceipt
     const id = formatMessageId(epoch, seq)
     // With a key, the answer is the receipt either way, as the key records it.
-    return key === undefined ? { room, id, seq, from, text, ts } : { id, room, ts }
+    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api) : { id, room, ts }
   }
 
   /**
@@ -230,7 +234,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
       if (wire.n !== this.options.nodeId) this.ephemeralHandlers.get(wire.c)?.(wire.r, wire.d)
       return
     }
-    this.rooms.get(wire.r)?.offer(wire.e, { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t })
+    const message: StoredMessage = { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t }
+    this.rooms.get(wire.r)?.offer(wire.e, wire.u === undefined && wire.a === undefined ? message : withOrigin(message, wire.u, wire.a === 1 || undefined))
   }
 
   /** The subscriber came back: subscribe again to everything and repair every room. */
@@ -279,6 +284,21 @@ async function untilStarted (sequencer: RoomSequencer): Promise<void> {
 
 function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {
   const seq = Number(id.slice(0, id.indexOf('-')))
-  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t.
-  return { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
+  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user) and a (the API) when present.
+  const message: StoredMessage = { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
+  if (fields.length <= 6) return message
+  let user: string | undefined
+  let api: true | undefined
+  for (let i = 6; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'u') user = fields[i + 1] as string
+    else if (fields[i] === 'a') api = true
+  }
+  return withOrigin(message, user, api)
+}
+
+/** `message` with the sender's user id and the API mark, when there are any. */
+function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined): StoredMessage {
+  if (user !== undefined) message.user = user
+  if (api !== undefined) message.api = api
+  return message
 }

@@ -25,12 +25,14 @@ declare module 'ioredis' {
     /** PUBLISH_SCRIPT: stores (trimming the log to its bounds) and publishes a message. */
     chatPublish (
       meta: string, log: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
-      from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number
+      from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
+      user: string, api: '' | '1'
     ): Result<PublishReply, Context>
     /** PUBLISH_SCRIPT with an idempotency key: publishes only if the key is new, and records it with the message. */
     chatPublishOnce (
       meta: string, log: string, idempotency: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
-      from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number
+      from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
+      user: string, api: '' | '1'
     ): Result<PublishReply, Context>
     /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
     chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
@@ -89,7 +91,11 @@ export function idempotencyKey (room: string, key: string): string {
  * The first write (HSETNX) is the one a full Redis (maxmemory, noeviction)
  * refuses with OOM, so a refused call has changed nothing.
  * KEYS: meta, log, [idempotency key]. ARGV: channel, epoch candidate, max
- * length, max bytes, from, text, ts, room, ttl s, idempotency ttl ms.
+ * length, max bytes, from, text, ts, room, ttl s, idempotency ttl ms,
+ * user ('' for a guest), api ('1' for the HTTP API, else '').
+ * A guest's message is stored and published exactly as before users existed:
+ * no `u`, no `a` (and the text stays the entry's 4th field, which the byte
+ * count reads).
  * Returns { epoch, seq }, or { '', 0, first 202 body } for a known key.
  */
 export const PUBLISH_SCRIPT = `
@@ -107,7 +113,19 @@ if bytes < 0 then
   bytes = 0
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do bytes = bytes + textBytes(entry) end
 end
-redis.call('XADD', KEYS[2], seq .. '-0', 'f', ARGV[5], 'x', ARGV[6], 't', ARGV[7])
+local fields = { 'f', ARGV[5], 'x', ARGV[6], 't', ARGV[7] }
+local wire = { k = 'm', r = ARGV[8], e = epoch, s = seq, f = ARGV[5], x = ARGV[6], t = tonumber(ARGV[7]) }
+if ARGV[11] ~= '' then
+  fields[#fields + 1] = 'u'
+  fields[#fields + 1] = ARGV[11]
+  wire.u = ARGV[11]
+end
+if ARGV[12] == '1' then
+  fields[#fields + 1] = 'a'
+  fields[#fields + 1] = '1'
+  wire.a = 1
+end
+redis.call('XADD', KEYS[2], seq .. '-0', unpack(fields))
 bytes = bytes + #ARGV[6]
 local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
 local maxBytes = tonumber(ARGV[4])
@@ -139,7 +157,7 @@ if KEYS[3] then
   -- The 202 body of POST /rooms/:id/broadcast; the id as formatMessageId writes it.
   redis.call('SET', KEYS[3], cjson.encode({ id = epoch .. '-' .. seq, room = ARGV[8], ts = tonumber(ARGV[7]) }), 'PX', ARGV[10])
 end
-redis.call('PUBLISH', ARGV[1], cjson.encode({ k = 'm', r = ARGV[8], e = epoch, s = seq, f = ARGV[5], x = ARGV[6], t = tonumber(ARGV[7]) }))
+redis.call('PUBLISH', ARGV[1], cjson.encode(wire))
 return { epoch, seq }
 `
 

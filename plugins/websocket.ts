@@ -5,6 +5,7 @@ import websocket from '@fastify/websocket'
 import type { Connection } from '../lib/connection.js'
 import { ConnectionRegistry } from '../lib/connection-registry.js'
 import { DRAIN_TICK_MS } from '../lib/limits.js'
+import { chooseProtocol } from '../lib/auth/offered-token.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,7 +29,9 @@ export default fp(async function websocketPlugin (fastify) {
     options: {
       maxPayload: config.maxPayloadBytes,
       // Compression costs CPU per member on fan-out; chat frames are small.
-      perMessageDeflate: false
+      perMessageDeflate: false,
+      // Answers `chat`; a `bearer.<token>` offer is read by routes/ws.ts, never echoed.
+      handleProtocols: chooseProtocol
     },
     // Protocol errors (frame too large → 1009, bad UTF-8 → 1007…) are the
     // client's: ws has already sent the close frame, so note it and let the

@@ -11,15 +11,21 @@ import { mountMembers } from './members.js'
 import { mountMessages } from './messages.js'
 import { mountRooms } from './rooms.js'
 import { PageState } from './state.js'
+import { tokenFetcher } from './token.js'
 
 const limits = await Limits.load(new URL('/config.json', location.href))
 const state = new PageState()
 const savedName = loadName()
 const url = new URL('/ws', location.href)
 url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
-const client = new ChatClient({ url, ...(savedName === undefined ? {} : { name: savedName }) })
+const tokenUrl = limits.tokenUrl === undefined ? undefined : new URL(limits.tokenUrl, location.href)
+const client = new ChatClient({
+  url,
+  ...(savedName === undefined ? {} : { name: savedName }),
+  ...(tokenUrl === undefined ? {} : { getToken: tokenFetcher(tokenUrl) })
+})
 
-mountConnectionBanner(client)
+mountConnectionBanner(client, { guestsRefused: limits.authRequired && tokenUrl === undefined })
 const composer = mountComposer({ client, state, limits })
 const identity = mountIdentity({ client, state, limits, onNameSet: () => rooms.focus() })
 const rooms = mountRooms({ client, state, limits, identity, onJoin: composer.focus })

@@ -15,7 +15,7 @@
 /**
  * Codes a {@link ChatError} can carry: the server's, plus `disconnected` when the
  * socket closed (or {@link ChatClient#close} was called) before the answer came.
- * @typedef {ServerErrorCode | 'disconnected'} ChatErrorCode
+ * @typedef {ServerErrorCode | 'disconnected' | 'unauthorized'} ChatErrorCode
  */
 
 /** @typedef {import('../lib/frames.js').JoinFrame} JoinFrame */
@@ -44,7 +44,14 @@
  * }} SocketLike
  */
 
-/** @typedef {new (url: string) => SocketLike} SocketConstructor */
+/** @typedef {new (url: string, protocols?: string[]) => SocketLike} SocketConstructor */
+
+/**
+ * Gives the connection token (sync or async) before each connect and each
+ * refresh; undefined connects as a guest. The token travels as the
+ * `bearer.<token>` subprotocol, never in the URL.
+ * @typedef {() => string | undefined | Promise<string | undefined>} TokenSource
+ */
 
 /**
  * @typedef {object} BackoffOptions
@@ -56,7 +63,8 @@
  * @typedef {object} ChatClientOptions
  * @property {string | URL} url WebSocket endpoint, e.g. `wss://chat.example/ws`
  * @property {string} [name] display name; left out → the server assigns `guest-XXXX`
- * @property {string} [token] connection token, when the server requires one
+ * @property {string} [token] a fixed connection token (prefer `getToken`, which can refresh)
+ * @property {TokenSource} [getToken] called before each connect and before the token expires
  * @property {SocketConstructor} [WebSocket] WebSocket class; default `globalThis.WebSocket`
  * @property {BackoffOptions} [backoff]
  * @property {() => number} [random] source of jitter in [0, 1); default `Math.random`
@@ -140,7 +148,8 @@
 /**
  * @typedef {{ kind: 'join', room: string }
  *   | { kind: 'leave', room: string, waiter: Waiter<void> }
- *   | { kind: 'send', room: string, waiter: Waiter<SendResult> }} Pending
+ *   | { kind: 'send', room: string, waiter: Waiter<SendResult> }
+ *   | { kind: 'auth', room?: undefined }} Pending
  */
 
 /**
@@ -148,10 +157,17 @@
  * type-checker reports a code added to or removed from the server's list.
  * @type {Record<ServerErrorCode, true>}
  */
-const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true }
+const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true, token_invalid: true }
 const OPEN = 1
 const CLOSE_NORMAL = 1000
 const CLOSE_POLICY = 1008
+/** The token expired: get a fresh one and reconnect (PROTOCOL §3). */
+const CLOSE_TOKEN_EXPIRED = 4001
+/** Unauthorized: the same token would be refused again; stop. */
+const CLOSE_UNAUTHORIZED = 4003
+/** A refresh is sent between these fractions of the token's remaining life, at random, so tabs do not all refresh at once. */
+const REFRESH_AT_MIN = 0.7
+const REFRESH_AT_MAX = 0.9
 const DEFAULT_BASE_MS = 500
 const DEFAULT_MAX_MS = 30_000
 const DEFAULT_DEDUPE_WINDOW = 1000
@@ -180,8 +196,12 @@ export class ChatClient {
   #url
   /** @type {string | undefined} */
   #name
-  /** @type {string | undefined} */
-  #token
+  /** @type {TokenSource | undefined} */
+  #getToken
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #refreshTimer
+  /** Counts opens, so a token that arrives for an abandoned open is dropped. */
+  #openSeq = 0
   /** @type {SocketConstructor} */
   #WebSocket
   /** @type {number} */
@@ -225,7 +245,8 @@ export class ChatClient {
     // Checked here so that a bad URL throws at once, not inside a retry timer.
     this.#url = new URL(String(options.url)).toString()
     this.#name = options.name
-    this.#token = options.token
+    const fixed = options.token
+    this.#getToken = options.getToken ?? (fixed === undefined ? undefined : () => fixed)
     const Ctor = options.WebSocket ?? /** @type {{ WebSocket?: SocketConstructor }} */ (/** @type {unknown} */ (globalThis)).WebSocket
     if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass the `WebSocket` option')
     this.#WebSocket = Ctor
@@ -366,17 +387,37 @@ export class ChatClient {
   #socketUrl () {
     const url = new URL(this.#url)
     if (this.#name !== undefined) url.searchParams.set('name', this.#name)
-    if (this.#token !== undefined) url.searchParams.set('token', this.#token)
     return url.toString()
   }
 
   /** @returns {void} */
   #open () {
     this.#setState({ state: 'connecting', attempt: this.#attempt })
+    const getToken = this.#getToken
+    if (getToken === undefined) {
+      this.#openSocket(undefined)
+      return
+    }
+    const seq = ++this.#openSeq
+    Promise.resolve().then(getToken).then((token) => {
+      if (seq === this.#openSeq && this.#state.state === 'connecting') this.#openSocket(token)
+    }, (err) => {
+      // The host application could not give a token (its endpoint is down?): try again later.
+      if (seq === this.#openSeq && this.#state.state === 'connecting') this.#retry(1006, `no token: ${err instanceof Error ? err.message : String(err)}`)
+    })
+  }
+
+  /**
+   * @param {string | undefined} token
+   * @returns {void}
+   */
+  #openSocket (token) {
     /** @type {SocketLike} */
     let socket
     try {
-      socket = new this.#WebSocket(this.#socketUrl())
+      socket = token === undefined
+        ? new this.#WebSocket(this.#socketUrl())
+        : new this.#WebSocket(this.#socketUrl(), ['chat', `bearer.${token}`])
     } catch (err) {
       // The constructor only throws for a URL it will never accept (a wrong
       // scheme): retrying cannot help, so stop and say why.
@@ -410,6 +451,7 @@ export class ChatClient {
    * @returns {void}
    */
   #dropSocket (code, reason) {
+    this.#openSeq++
     const socket = this.#socket
     this.#socket = undefined
     this.#welcome = undefined
@@ -428,6 +470,8 @@ export class ChatClient {
    * @returns {void}
    */
   #endConnection () {
+    clearTimeout(this.#refreshTimer)
+    this.#refreshTimer = undefined
     const pending = [...this.#pending.values()]
     this.#pending.clear()
     for (const room of this.#rooms.values()) {
@@ -437,7 +481,7 @@ export class ChatClient {
       room.joinTimer = undefined
     }
     for (const request of pending) {
-      if (request.kind !== 'join') {
+      if (request.kind === 'leave' || request.kind === 'send') {
         request.waiter.reject(new ChatError('disconnected', 'connection closed before the server answered', { room: request.room }))
       }
     }
@@ -445,13 +489,14 @@ export class ChatClient {
 
   /**
    * @param {string} reason
+   * @param {ChatErrorCode} [code]
    * @returns {void}
    */
-  #failWaiters (reason) {
+  #failWaiters (reason, code = 'disconnected') {
     for (const room of this.#rooms.values()) {
       const waiters = room.waiters
       room.waiters = []
-      for (const waiter of waiters) waiter.reject(new ChatError('disconnected', reason, { room: room.name }))
+      for (const waiter of waiters) waiter.reject(new ChatError(code, reason, { room: room.name }))
     }
   }
 
@@ -470,6 +515,27 @@ export class ChatClient {
       this.#setState({ state: 'closed', code, reason })
       return
     }
+    if (code === CLOSE_UNAUTHORIZED) {
+      // The token was refused or the user disconnected: reconnecting with it would loop.
+      this.#failWaiters(`unauthorized${reason === '' ? '' : `: ${reason}`}`, 'unauthorized')
+      this.#setState({ state: 'closed', code, reason })
+      return
+    }
+    // 4001 (expired) comes here too: the next open asks getToken for a fresh token.
+    if (code === CLOSE_TOKEN_EXPIRED && this.#getToken === undefined) {
+      this.#setState({ state: 'closed', code, reason })
+      return
+    }
+    this.#retry(code, reason)
+  }
+
+  /**
+   * Schedules the next open after a jittered backoff.
+   * @param {number} code
+   * @param {string} reason
+   * @returns {void}
+   */
+  #retry (code, reason) {
     const delayMs = this.#backoff(this.#attempt)
     this.#attempt++
     this.#setState({ state: 'reconnecting', delayMs, attempt: this.#attempt, code, reason })
@@ -647,6 +713,32 @@ export class ChatClient {
     this.#emit('welcome', frame)
     this.#setState({ state: 'online' })
     for (const room of this.#rooms.values()) this.#sendJoin(room)
+    this.#scheduleRefresh(frame.expiresIn)
+  }
+
+  /**
+   * Plans the next `auth` frame at a random point between REFRESH_AT_MIN and
+   * REFRESH_AT_MAX of the token's remaining life.
+   * @param {number | undefined} expiresIn seconds
+   * @returns {void}
+   */
+  #scheduleRefresh (expiresIn) {
+    clearTimeout(this.#refreshTimer)
+    this.#refreshTimer = undefined
+    const getToken = this.#getToken
+    if (expiresIn === undefined || getToken === undefined) return
+    const fraction = REFRESH_AT_MIN + (REFRESH_AT_MAX - REFRESH_AT_MIN) * this.#random()
+    const socket = this.#socket
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined
+      Promise.resolve().then(getToken).then((token) => {
+        if (token === undefined || this.#socket !== socket) return
+        const ref = this.#nextRef()
+        if (this.#sendFrame({ type: 'auth', token, ref })) this.#pending.set(ref, { kind: 'auth' })
+      }, () => {
+        // No fresh token now: the server closes with 4001 at expiry, and the reconnect asks again.
+      })
+    }, expiresIn * 1000 * fraction)
   }
 
   /**
@@ -726,7 +818,12 @@ export class ChatClient {
    */
   #onAck (frame) {
     const request = this.#pending.get(frame.ref)
-    if (request?.kind !== 'send') return
+    if (request?.kind === 'auth') {
+      this.#pending.delete(frame.ref)
+      this.#scheduleRefresh(frame.expiresIn)
+      return
+    }
+    if (request?.kind !== 'send' || frame.id === undefined) return
     this.#pending.delete(frame.ref)
     request.waiter.resolve({ id: frame.id })
   }
@@ -742,6 +839,11 @@ export class ChatClient {
       return
     }
     this.#pending.delete(frame.ref)
+    if (request.kind === 'auth') {
+      // The refresh was refused: the current token stays until it expires (4001, then a reconnect with a new one).
+      this.#emit('error', { code: frame.code, message: frame.message, ref: frame.ref })
+      return
+    }
     const error = new ChatError(frame.code, frame.message, { ref: frame.ref, room: request.room })
     if (request.kind !== 'join') {
       request.waiter.reject(error)
@@ -818,17 +920,24 @@ export function parseServerFrame (data) {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
   /** @type {Record<string, unknown>} */
   const f = { ...value }
-  const { type, room, id, name, node, members, recovered, from, text, ts, joined, left, ref, code, message } = f
+  const { type, room, id, name, node, members, recovered, from, text, ts, joined, left, ref, code, message, user, expiresIn, api } = f
   switch (type) {
     case 'welcome':
-      if (typeof id === 'string' && typeof name === 'string' && typeof node === 'string') return { type, id, name, node }
-      return undefined
+      if (typeof id !== 'string' || typeof name !== 'string' || typeof node !== 'string') return undefined
+      // `user` and `expiresIn` come together, for an authenticated connection.
+      if (typeof user === 'string' && typeof expiresIn === 'number') return { type, id, name, node, user, expiresIn }
+      return { type, id, name, node }
     case 'joined':
       if (typeof room === 'string' && isStringArray(members) && typeof recovered === 'boolean') return { type, room, members, recovered }
       return undefined
     case 'message':
       if (typeof room === 'string' && typeof id === 'string' && typeof from === 'string' && typeof text === 'string' && typeof ts === 'number') {
-        return { type, room, id, from, text, ts }
+        /** @type {MessageFrame} */
+        const frame = { type, room, id, from, text, ts }
+        // What a reader may trust beyond `from`: the verified sender, the back office.
+        if (typeof user === 'string') frame.user = user
+        if (api === true) frame.api = true
+        return frame
       }
       return undefined
     case 'presence':
@@ -839,6 +948,7 @@ export function parseServerFrame (data) {
       return undefined
     case 'ack':
       if (typeof ref === 'string' && typeof id === 'string') return { type, ref, id }
+      if (typeof ref === 'string' && typeof expiresIn === 'number') return { type, ref, expiresIn }
       return undefined
     case 'error':
       if (!isServerErrorCode(code) || typeof message !== 'string') return undefined

@@ -8,11 +8,15 @@ import { byId } from './dom.js'
 /** How often the countdown to the next try is redrawn. */
 const COUNTDOWN_TICK_MS = 250
 
+/** The close code of an unauthorized connection (PROTOCOL §3): no retry will help. */
+const CLOSE_UNAUTHORIZED = 4003
+
 /**
  * @param {ChatClient} client
+ * @param {{ guestsRefused?: boolean }} [options] `guestsRefused`: the server takes no guests and this page has no way to get a token
  * @returns {void}
  */
-export function mountConnectionBanner (client) {
+export function mountConnectionBanner (client, options = {}) {
   const banner = byId('connection-state', HTMLParagraphElement)
   const label = byId('connection-label', HTMLSpanElement)
   const countdown = byId('connection-countdown', HTMLSpanElement)
@@ -52,9 +56,15 @@ export function mountConnectionBanner (client) {
         break
       }
       case 'closed':
-        label.textContent = state.code === undefined
-          ? 'disconnected'
-          : `disconnected by the server${state.reason ? `: ${state.reason}` : ''}`
+        if (state.code === CLOSE_UNAUTHORIZED) {
+          label.textContent = options.guestsRefused === true
+            ? 'This chat is for signed-in users only, and this page cannot sign you in.'
+            : `Not allowed in${state.reason ? ` (${state.reason})` : ''}: sign in again, then reconnect.`
+        } else {
+          label.textContent = state.code === undefined
+            ? 'disconnected'
+            : `disconnected by the server${state.reason ? `: ${state.reason}` : ''}`
+        }
         retry.textContent = 'Reconnect'
         retry.hidden = false
         break

@@ -15,5 +15,7 @@ export function describeError (error) {
     case 'too_many_rooms': return `You are in too many rooms: leave one first. (${error.message})`
     case 'timeout': return `Not confirmed: the service did not answer in time, so the message may or may not have been posted; if it was, it will appear. (${error.message})`
     case 'disconnected': return 'Not sent: you are offline. Try again once reconnected.'
+    case 'token_invalid': return `Your sign-in could not be renewed. (${error.message})`
+    case 'unauthorized': return `You are not allowed in: sign in again. (${error.message})`
   }
 }

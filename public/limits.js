@@ -20,6 +20,8 @@ const NAME_BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u
  * @property {number} maxNameLength in code points, after trimming
  * @property {string} roomPattern a RegExp source a room id matches in full
  * @property {string} roomRule the room rule in words
+ * @property {string} [tokenUrl] where to fetch the connection token (PAGE_TOKEN_URL)
+ * @property {true} [authRequired] guests are refused (AUTH_REQUIRED)
  */
 
 /** @typedef {{ ok: true, name: string | undefined } | { ok: false, message: string }} NameCheck */
@@ -43,12 +45,16 @@ export function codePointLength (text) {
  */
 function parseConfig (body) {
   if (typeof body !== 'object' || body === null) throw new TypeError('not an object')
-  const { maxTextLength, maxNameLength, roomPattern, roomRule } = /** @type {Record<string, unknown>} */ (body)
+  const { maxTextLength, maxNameLength, roomPattern, roomRule, tokenUrl, authRequired } = /** @type {Record<string, unknown>} */ (body)
   if (!Number.isSafeInteger(maxTextLength) || !Number.isSafeInteger(maxNameLength) ||
       typeof roomPattern !== 'string' || typeof roomRule !== 'string') {
     throw new TypeError('unexpected fields')
   }
-  return { maxTextLength: Number(maxTextLength), maxNameLength: Number(maxNameLength), roomPattern, roomRule }
+  /** @type {PageConfig} */
+  const config = { maxTextLength: Number(maxTextLength), maxNameLength: Number(maxNameLength), roomPattern, roomRule }
+  if (typeof tokenUrl === 'string') config.tokenUrl = tokenUrl
+  if (authRequired === true) config.authRequired = true
+  return config
 }
 
 export class Limits {
@@ -79,6 +85,12 @@ export class Limits {
       return new Limits()
     }
   }
+
+  /** @returns {string | undefined} where the page gets its connection token, when the server says */
+  get tokenUrl () { return this.#config?.tokenUrl }
+
+  /** @returns {boolean} whether the server refuses guests */
+  get authRequired () { return this.#config?.authRequired === true }
 
   /** @returns {string | undefined} the room rule in words, when known */
   get roomRule () { return this.#config?.roomRule }

@@ -44,6 +44,19 @@ export function mountMessages ({ client, state }) {
     item.dataset.id = entry.id
     paintAvatar(part(item, '.avatar', HTMLSpanElement), entry.from)
     part(item, '.from', HTMLElement).textContent = entry.from
+    // What a reader may trust: a verified user, the back office. A guest's name alone gets no badge.
+    const badge = part(item, '.badge', HTMLSpanElement)
+    if (entry.api === true) {
+      item.classList.add('from-api')
+      badge.textContent = 'API'
+      badge.title = 'posted by the service through its HTTP API'
+      badge.hidden = false
+    } else if (entry.user !== undefined) {
+      item.classList.add('from-user')
+      badge.textContent = '✓'
+      badge.title = `signed-in user ${entry.user}`
+      badge.hidden = false
+    }
     showTime(part(item, 'time', HTMLTimeElement), entry.ts)
     part(item, '.text', HTMLParagraphElement).textContent = entry.text
     return item
@@ -82,8 +95,12 @@ export function mountMessages ({ client, state }) {
   })
 
   client.on('message', (frame) => {
-    const { id, from, text, ts } = frame
-    state.addEntry(frame.room, { kind: 'message', id, from, text, ts }, frame.from !== state.me)
+    const { id, from, text, ts, user, api } = frame
+    /** @type {import('./state.js').Entry} */
+    const entry = { kind: 'message', id, from, text, ts }
+    if (user !== undefined) entry.user = user
+    if (api === true) entry.api = true
+    state.addEntry(frame.room, entry, frame.from !== state.me)
   })
   client.on('presence', (frame) => {
     const ts = Date.now()

@@ -7,7 +7,7 @@ const MAX_ENTRIES = 500
 
 /**
  * A line of a room's log: a message, or a note from the page itself.
- * @typedef {{ kind: 'message', id: string, from: string, text: string, ts: number }
+ * @typedef {{ kind: 'message', id: string, from: string, text: string, ts: number, user?: string, api?: true }
  *   | { kind: 'system', text: string, ts: number, note?: 'recovery' }} Entry
  */
 

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { pageConfig, type PageConfig } from '../lib/frames.js'
 
 export default async function pageConfigRoutes (fastify: FastifyInstance) {
-  const body = pageConfig(fastify.config.maxTextLength)
+  const { config } = fastify
+  const body = pageConfig(config.maxTextLength, { tokenUrl: config.pageTokenUrl, authRequired: config.authRequired })
 
   fastify.get('/config.json', async (_request, reply): Promise<PageConfig> => {
     // Revalidated on every load: a redeploy may change MAX_TEXT_LENGTH.

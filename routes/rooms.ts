@@ -9,6 +9,9 @@ import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
 
+/** Every message posted here is marked as the back office's (`api: true`), whatever its `from`. */
+const API_ORIGIN = { api: true } as const
+
 /** An HTTP 400 naming the field at fault. */
 class FieldError extends Error {
   constructor (readonly field: string, message: string) {
@@ -29,8 +32,11 @@ interface RoomParams {
   id: string
 }
 
-function publicMessage ({ room, id, from, text, ts }: StoredMessage): PublicMessage {
-  return { room, id, from, text, ts }
+function publicMessage ({ room, id, from, text, ts, user, api }: StoredMessage): PublicMessage {
+  const message: PublicMessage = { room, id, from, text, ts }
+  if (user !== undefined) message.user = user
+  if (api !== undefined) message.api = api
+  return message
 }
 
 export default async function roomRoutes (fastify: FastifyInstance) {
@@ -104,7 +110,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, key)
+      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, { ...API_ORIGIN, idempotencyKey: key })
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)

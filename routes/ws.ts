@@ -1,5 +1,6 @@
 // GET /ws: checks the upgrade request (shutdown, origin, caps, name), then
-// hands the socket to a registered Connection. Other methods get 405, plain GETs 426.
+// the token once upgraded (routes/ws-auth.ts), then hands the socket to a
+// registered Connection. Other methods get 405, plain GETs 426.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
@@ -7,6 +8,7 @@ import { Connection, newConnectionId, type ConnectionOptions, type FrameStream }
 import { WriteBatch } from '../lib/write-batch.js'
 import type { Slot } from '../lib/connection-registry.js'
 import { createFrameParser, resolveName } from '../lib/frames.js'
+import { admitConnection } from './ws-auth.js'
 
 /**
  * The origin the request was made to: scheme, host and port, as the browser
@@ -65,7 +67,7 @@ function clientAddress (request: FastifyRequest): string | undefined {
 }
 
 export default async function wsRoutes (fastify: FastifyInstance) {
-  const { config, hub, stats, connections } = fastify
+  const { config, hub, stats, connections, auth } = fastify
   const shared: ConnectionOptions = {
     hub,
     stats,
@@ -76,7 +78,14 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     frameBurst: config.frameBurst,
     rateLimitPerSec: config.rateLimitPerSec,
     rateLimitBurst: config.rateLimitBurst,
-    onClosed: (connection) => connections.delete(connection)
+    onClosed: (connection) => {
+      connections.delete(connection)
+      auth.users.delete(connection)
+    },
+    auth: {
+      clockToleranceS: config.authClockToleranceS,
+      refresh: (user, token) => auth.authenticator.refresh(user, token)
+    }
   }
   fastify.decorateRequest('chatName', '')
   fastify.decorateRequest('connectionSlot', undefined)
@@ -116,13 +125,17 @@ export default async function wsRoutes (fastify: FastifyInstance) {
       return reply.code(426).header('Upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'GET /ws must be a WebSocket upgrade' })
     },
     wsHandler (socket, request) {
-      const connection = new Connection(newConnectionId(), request.chatName, socket, streamOf(socket), {
-        ...shared,
-        onInternalError: (error, consequence) => request.log.error({ err: error }, consequence)
+      admitConnection(socket, request, auth.authenticator, (identity) => {
+        const connection = new Connection(newConnectionId(), identity?.name ?? request.chatName, socket, streamOf(socket), {
+          ...shared,
+          onInternalError: (error, consequence) => request.log.error({ err: error }, consequence)
+        }, identity)
+        connections.add(connection, request.connectionSlot)
+        auth.users.add(connection)
+        connection.listen(socket)
+        connection.welcome(config.nodeId)
+        return connection
       })
-      connections.add(connection, request.connectionSlot)
-      connection.listen(socket)
-      connection.welcome(config.nodeId)
     }
   })
 

@@ -23,7 +23,8 @@ const ERROR_CODES: Record<ErrorCode, string> = {
   rate_limited: 'Over the rate limit; after 100 in a row the connection is closed with 1008.',
   too_many_rooms: 'The connection is in MAX_ROOMS_PER_CONNECTION rooms already: leave one first.',
   unavailable: 'The broker cannot take the message right now: nothing was published, the client may retry.',
-  timeout: 'The store did not answer in time: the message may or may not have been published; if it was, it arrives like any other.'
+  timeout: 'The store did not answer in time: the message may or may not have been published; if it was, it arrives like any other.',
+  token_invalid: 'An `auth` frame\'s token was refused (another `sub`, expired, revoked, bad), or the connection is a guest\'s: the connection keeps its current token.'
 }
 
 /**
@@ -37,7 +38,9 @@ const CLOSE_CODES: Record<CloseCode | 1007 | 1009, string> = {
   [CloseCode.POLICY]: 'Repeated rate-limit abuse: do not reconnect at once.',
   1009: 'A frame larger than MAX_PAYLOAD_BYTES.',
   [CloseCode.INTERNAL_ERROR]: 'An internal error on the server.',
-  [CloseCode.TRY_AGAIN_LATER]: 'Try again later (slow consumer): reconnect after a jittered backoff of at least 1 s and resume with `since`.'
+  [CloseCode.TRY_AGAIN_LATER]: 'Try again later (slow consumer, or the token\'s key set could not be fetched): reconnect after a jittered backoff of at least 1 s and resume with `since`.',
+  [CloseCode.TOKEN_EXPIRED]: 'The token expired (on connect, or not refreshed before `exp` plus the leeway): get a fresh token, reconnect and resume with `since`.',
+  [CloseCode.UNAUTHORIZED]: 'Token missing (when required), invalid or revoked, or the user was disconnected by the back office: do not reconnect with the same token.'
 }
 
 type JsonSchema = Record<string, unknown>
@@ -55,22 +58,35 @@ interface MessageSpec {
 }
 
 export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: number }) {
-  const { JoinFrame, LeaveFrame, SendFrame } = createFrameSchemas(maxTextLength)
+  const { JoinFrame, LeaveFrame, SendFrame, AuthFrame } = createFrameSchemas(maxTextLength)
   const stored = { room: 'lobby', id: '01J9Z3-42', seq: 42, from: 'alice', text: 'hello', ts: 1764600000000 }
 
   const clientMessages: Record<string, MessageSpec> = {
     join: { schema: JoinFrame, summary: 'Join a room; `since` is the id of the last message seen there, to resume.', example: { type: 'join', room: 'lobby', since: '01J9Z3-41' } },
     leave: { schema: LeaveFrame, summary: 'Leave a room.', example: { type: 'leave', room: 'lobby' } },
-    send: { schema: SendFrame, summary: 'Post text to a joined room; with `ref`, the server answers `ack`.', example: { type: 'send', room: 'lobby', text: 'hello', ref: 'r1' } }
+    send: { schema: SendFrame, summary: 'Post text to a joined room; with `ref`, the server answers `ack`.', example: { type: 'send', room: 'lobby', text: 'hello', ref: 'r1' } },
+    auth: {
+      schema: AuthFrame,
+      summary: 'Refresh the connection\'s token with a new one for the same `sub`; with `ref`, the server answers `ack` with the new `expiresIn`.',
+      example: { type: 'auth', token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl', ref: 'r2' }
+    }
   }
   // The examples are the real encoders' output.
   const serverMessages: Record<string, MessageSpec> = {
-    welcome: { schema: WelcomeFrame, summary: 'Right after the upgrade.', example: JSON.parse(encodeWelcome('c-7f3a', 'alice', 'node-1')) },
+    welcome: {
+      schema: WelcomeFrame,
+      summary: 'Right after the upgrade; `user` and `expiresIn` for a connection with a token.',
+      example: JSON.parse(encodeWelcome('c-7f3a', 'Alice', 'node-1', 'alice', 3600))
+    },
     joined: { schema: JoinedFrame, summary: 'After a `join`: then the history, oldest first, then live messages.', example: JSON.parse(encodeJoined('lobby', ['alice', 'bob'], true)) },
-    message: { schema: MessageFrame, summary: 'A message in a room the client is in.', example: JSON.parse(encodeMessage(stored)) },
+    message: {
+      schema: MessageFrame,
+      summary: 'A message in a room the client is in; `user` when the sender had a verified token, `api` when posted through the HTTP API.',
+      example: JSON.parse(encodeMessage({ ...stored, user: 'alice' }))
+    },
     presence: { schema: PresenceFrame, summary: 'Others joined or left (batched).', example: JSON.parse(encodePresence('lobby', ['carol'], [])) },
     left: { schema: LeftFrame, summary: 'After a `leave`.', example: JSON.parse(encodeLeft('lobby')) },
-    ack: { schema: AckFrame, summary: 'A `send` with `ref` was stored and published.', example: JSON.parse(encodeAck('r1', stored.id)) },
+    ack: { schema: AckFrame, summary: 'A `send` with `ref` was stored and published (`id`), or an `auth` with `ref` accepted (`expiresIn`).', example: JSON.parse(encodeAck('r1', stored.id)) },
     error: {
       schema: ErrorFrame,
       summary: 'A client frame was refused. Codes: ' + Object.entries(ERROR_CODES).map(([code, meaning]) => `\`${code}\`: ${meaning}`).join(' '),
@@ -97,7 +113,7 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
 
   const channelRef = { $ref: '#/channels/chat' }
   const messageRef = (name: string) => ({ $ref: `#/channels/chat/messages/${name}` })
-  const replies: Record<string, string[]> = { join: ['joined', 'error'], leave: ['left', 'error'], send: ['ack', 'error'] }
+  const replies: Record<string, string[]> = { join: ['joined', 'error'], leave: ['left', 'error'], send: ['ack', 'error'], auth: ['ack', 'error'] }
   const operations: Record<string, unknown> = {}
   for (const name of Object.keys(clientMessages)) {
     operations[`receive${name[0]?.toUpperCase()}${name.slice(1)}`] = {
@@ -152,7 +168,11 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
               properties: {
                 name: {
                   type: 'string',
-                  description: `Display name: 1-${NAME_MAX_LENGTH} characters after trimming, no control or format characters. Absent: the server assigns \`guest-XXXX\`.`
+                  description: `Display name: 1-${NAME_MAX_LENGTH} characters after trimming, no control or format characters. Absent: the server assigns \`guest-XXXX\`. Ignored with a token.`
+                },
+                token: {
+                  type: 'string',
+                  description: 'A connection token (JWT), for clients that cannot offer the `bearer.<token>` subprotocol (preferred: `Sec-WebSocket-Protocol: chat, bearer.<token>`; the server answers `chat`).'
                 }
               }
             },

@@ -191,7 +191,7 @@ t.test('a full Redis (maxmemory, noeviction) refuses messages as unavailable, re
   t.ok(refused instanceof BrokerUnavailableError, 'refused as unavailable (nothing was published)')
   t.match(refused, { message: /Redis is full/ })
   await t.rejects(a.broker.publish('room-0', 'alice', text), BrokerUnavailableError, 'and again')
-  await t.rejects(a.broker.publish('room-0', 'alice', text, 'key-1'), BrokerUnavailableError, 'with an idempotency key too')
+  await t.rejects(a.broker.publish('room-0', 'alice', text, { idempotencyKey: 'key-1' }), BrokerUnavailableError, 'with an idempotency key too')
   t.equal(await server.command('EXISTS', idempotencyKey('room-0', 'key-1')), 0, 'which records nothing')
   t.equal(a.reported.length, 1, 'reported once, not once per refused message')
   t.match(a.reported[0], { context: /Redis is full/, error: { message: /^OOM / } })

@@ -15,14 +15,14 @@ t.test('the key is recorded with the message; a repeat gets the first receipt an
   const redis = await RedisServer.start(t)
   const node = await startRedisNode(t, redis, 'a')
   const store = new RedisIdempotencyStore<PublishReceipt>(node.command)
-  const first = await store.run('lobby', 'k1', () => node.broker.publish('lobby', 'ops', 'first', 'k1'))
-  const repeat = await store.run('lobby', 'k1', () => node.broker.publish('lobby', 'ops', 'a different body', 'k1'))
+  const first = await store.run('lobby', 'k1', () => node.broker.publish('lobby', 'ops', 'first', { idempotencyKey: 'k1' }))
+  const repeat = await store.run('lobby', 'k1', () => node.broker.publish('lobby', 'ops', 'a different body', { idempotencyKey: 'k1' }))
   t.same(repeat, first, 'the first receipt again')
   t.same(JSON.parse(await redis.command('GET', idempotencyKey('lobby', 'k1')) as string), first, 'the key holds the 202 body')
   const ttl = Number(await redis.command('PTTL', idempotencyKey('lobby', 'k1')))
   t.ok(ttl > IDEMPOTENCY_TTL_MS - 10_000 && ttl <= IDEMPOTENCY_TTL_MS, `kept for IDEMPOTENCY_TTL_MS (${ttl} ms left)`)
   t.equal(await redis.command('XLEN', roomKeys('lobby').log), 1, 'stored once')
-  const other = await store.run('other-room', 'k1', () => node.broker.publish('other-room', 'ops', 'elsewhere', 'k1'))
+  const other = await store.run('other-room', 'k1', () => node.broker.publish('other-room', 'ops', 'elsewhere', { idempotencyKey: 'k1' }))
   t.not(other.id, first.id, 'keys are per room')
   t.same(node.reported, [])
 })
@@ -37,7 +37,7 @@ t.test('concurrent calls with one key, from two nodes: exactly one publishes, al
   const nodes = [a, b]
   const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => {
     const node = nodes[i % 2]!
-    return stores[i % 2]!.run('race', 'once', () => node.broker.publish('race', 'ops', `attempt ${i}`, 'once'))
+    return stores[i % 2]!.run('race', 'once', () => node.broker.publish('race', 'ops', `attempt ${i}`, { idempotencyKey: 'once' }))
   }))
   t.equal(new Set(answers.map((answer) => answer.id)).size, 1, 'one receipt for all')
   t.equal(await redis.command('XLEN', roomKeys('race').log), 1, 'stored once')
@@ -51,7 +51,7 @@ t.test('a repeat refused before the broker (invalid body) gets the first answer;
   const store = new RedisIdempotencyStore<PublishReceipt>(node.command)
   const invalid = async (): Promise<PublishReceipt> => { throw new Error('text: expected a string') }
   await t.rejects(store.run('lobby', 'k2', invalid), { message: 'text: expected a string' }, 'no first call: the body is refused')
-  const first = await store.run('lobby', 'k2', () => node.broker.publish('lobby', 'ops', 'valid', 'k2'))
+  const first = await store.run('lobby', 'k2', () => node.broker.publish('lobby', 'ops', 'valid', { idempotencyKey: 'k2' }))
   t.same(await store.run('lobby', 'k2', invalid), first, 'whatever its own body says')
 })
 
@@ -60,10 +60,10 @@ t.test('a first call the broker refuses records nothing: the key may be retried'
   const node = await startRedisNode(t, redis, 'a')
   const store = new RedisIdempotencyStore<PublishReceipt>(node.command)
   await redis.command('SET', roomKeys('broken').log, 'not a stream')
-  await t.rejects(store.run('broken', 'k3', () => node.broker.publish('broken', 'ops', 'hi', 'k3')), BrokerUnavailableError)
+  await t.rejects(store.run('broken', 'k3', () => node.broker.publish('broken', 'ops', 'hi', { idempotencyKey: 'k3' })), BrokerUnavailableError)
   t.equal(await redis.command('EXISTS', idempotencyKey('broken', 'k3')), 0, 'no key recorded')
   await redis.command('DEL', roomKeys('broken').log)
-  const retried = await store.run('broken', 'k3', () => node.broker.publish('broken', 'ops', 'hi', 'k3'))
+  const retried = await store.run('broken', 'k3', () => node.broker.publish('broken', 'ops', 'hi', { idempotencyKey: 'k3' }))
   t.match(retried, { room: 'broken', id: /-\d+$/ }, 'the retry publishes')
 })
 
@@ -74,5 +74,5 @@ t.test('Redis away while looking a key up: unavailable, not the body\'s error', 
   await redis.stop()
   await waitFor(() => node.command.status !== 'ready', 'the client sees Redis gone')
   await t.rejects(store.run('lobby', 'k4', async () => { throw new Error('invalid body') }), BrokerUnavailableError)
-  await t.rejects(store.run('lobby', 'k4', () => node.broker.publish('lobby', 'ops', 'hi', 'k4')), { name: 'BrokerUnavailableError', message: /nothing was published/ })
+  await t.rejects(store.run('lobby', 'k4', () => node.broker.publish('lobby', 'ops', 'hi', { idempotencyKey: 'k4' })), { name: 'BrokerUnavailableError', message: /nothing was published/ })
 })

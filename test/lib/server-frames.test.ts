@@ -2,7 +2,7 @@
 // parse with the zod schemas (strict: no missing, extra or mistyped field).
 import t from 'tap'
 import {
-  encodeAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeWelcome,
+  encodeAck, encodeAuthAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeWelcome,
   ErrorCode, ServerFrame, type StoredMessage
 } from '../../lib/frames.js'
 
@@ -10,11 +10,15 @@ const stored: StoredMessage = { room: 'lobby', id: 'e1-7', seq: 7, from: 'Zoë "
 
 const encoded: Record<string, string> = {
   welcome: encodeWelcome('c-1', 'guest-1a2b', 'node-1'),
+  'welcome of a user': encodeWelcome('c-2', 'Alice', 'node-1', 'alice', 3600),
   joined: encodeJoined('lobby', ['alice', 'alice', 'bob'], false),
   message: encodeMessage(stored),
+  'message of a user': encodeMessage({ ...stored, user: 'alice' }),
+  'message of the API': encodeMessage({ ...stored, api: true }),
   presence: encodePresence('lobby', ['carol'], ['dave']),
   left: encodeLeft('lobby'),
   ack: encodeAck('r1', 'e1-7'),
+  'ack of an auth': encodeAuthAck('r3', 3599),
   error: encodeError('invalid_frame', '"text" is required'),
   'error with ref': encodeError('rate_limited', 'slow down', 'r2')
 }
@@ -37,6 +41,8 @@ t.test('the schemas refuse what a client must not receive', async (t) => {
     { type: 'welcome', id: 'c-1', name: 'a' },
     { type: 'ack', ref: 'r1', id: 'x', extra: true },
     { type: 'message', room: 'lobby', id: 'x', from: 'a', text: 'b', ts: 1, seq: 1 },
+    { type: 'message', room: 'lobby', id: 'x', from: 'a', text: 'b', ts: 1, api: false },
+    { type: 'welcome', id: 'c-1', name: 'a', node: 'n', expiresIn: 1.5 },
     { type: 'error', code: 'no_such_code', message: 'm' },
     { type: 'joined', room: 'lobby', members: 'alice', recovered: true },
     { type: 'unknown' }

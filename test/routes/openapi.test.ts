@@ -187,6 +187,16 @@ t.test('real answers of the HTTP API match the document', async (t) => {
   t.equal((await inject('get', history, '/rooms/lobby/messages?extra=1', { headers: AUTH })).statusCode, 400)
   t.equal((await inject('get', history, '/rooms/lobby/messages?limit=10', { headers: { authorization: 'Bearer wrong-token' } })).statusCode, 401)
 
+  const disconnect = '/users/{id}/disconnect'
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH, payload: { reason: 'moderated' } })).statusCode, 202)
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH })).statusCode, 202, 'no body')
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH, payload: { reason: 'x'.repeat(129) } })).statusCode, 400)
+  t.equal((await inject('post', disconnect, `/users/${'u'.repeat(129)}/disconnect`, { headers: AUTH })).statusCode, 400)
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: { ...AUTH, 'content-type': 'application/json' }, payload: '{"reason":' })).statusCode, 400)
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: { ...AUTH, 'content-type': 'application/xml' }, payload: '<x/>' })).statusCode, 415)
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH, payload: { reason: 'x'.repeat(5000) } })).statusCode, 413)
+  t.equal((await inject('post', disconnect, '/users/alice/disconnect', { payload: {} })).statusCode, 401)
+
   // The broker refusing: 503 on both routes.
   const { publish, read } = app.broker
   app.broker.publish = () => Promise.reject(new BrokerUnavailableError())
@@ -207,7 +217,12 @@ t.test('real answers of the HTTP API match the document', async (t) => {
 t.test('the API without BROADCAST_TOKEN answers 403 as documented', async (t) => {
   const check = conformance(document)
   const app = await buildTestApp(t, { BROADCAST_TOKEN: '' })
-  for (const [method, path, url] of [['post', '/rooms/{id}/broadcast', '/rooms/lobby/broadcast'], ['get', '/rooms/{id}/messages', '/rooms/lobby/messages']] as const) {
+  const routes = [
+    ['post', '/rooms/{id}/broadcast', '/rooms/lobby/broadcast'],
+    ['get', '/rooms/{id}/messages', '/rooms/lobby/messages'],
+    ['post', '/users/{id}/disconnect', '/users/alice/disconnect']
+  ] as const
+  for (const [method, path, url] of routes) {
     const answer = await app.inject({ method: method === 'post' ? 'POST' : 'GET', url, headers: AUTH, ...(method === 'post' ? { payload: { text: 'hi' } } : {}) })
     t.equal(answer.statusCode, 403)
     check(t, method, path, { statusCode: answer.statusCode, headers: answer.headers, body: answer.body })

@@ -85,7 +85,7 @@ t.test('a broadcast is 202 {id, room, ts} and reaches the room\'s members', asyn
   t.type(body.id, 'string')
   t.ok(body.ts >= before && body.ts <= Date.now(), 'ts is the server\'s time')
   const message = await member.next((f) => f.type === 'message', 'the broadcast message')
-  t.same(message, { type: 'message', room: 'lobby', id: body.id, from: 'ops', text: 'maintenance at noon', ts: body.ts })
+  t.same(message, { type: 'message', room: 'lobby', id: body.id, from: 'ops', text: 'maintenance at noon', ts: body.ts, api: true }, 'api: true marks the back office')
 
   await broadcast(app, 'lobby', { text: 'trimmed like a name', from: '\tops\n' })
   t.match(await member.next((f) => f.type === 'message' && f.text === 'trimmed like a name', 'trimmed'), { from: 'ops' },

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { Parser } from '@asyncapi/parser'
 import { Ajv } from 'ajv'
 import { asyncApiJson, ASYNCAPI_PATH, buildAsyncApiDocument } from '../../scripts/asyncapi.js'
-import { createFrameParser, createFrameSchemas, encodeAck, encodeMessage, ServerFrame } from '../../lib/frames.js'
+import { createFrameParser, createFrameSchemas, encodeAck, encodeAuthAck, encodeMessage, encodeWelcome, ServerFrame } from '../../lib/frames.js'
 
 const committed = readFileSync(ASYNCAPI_PATH, 'utf8')
 
@@ -43,7 +43,7 @@ t.test('every client and server frame is a message, with an operation', async (t
     .flatMap((operation) => operation.messages.map((message) => message.$ref.split('/').pop())).sort()
   t.same(operated, messages)
   const closeCodes = document.channels.chat['x-close-codes'].map((entry: { code: number }) => entry.code)
-  t.same(closeCodes, [1001, 1003, 1007, 1008, 1009, 1011, 1013])
+  t.same(closeCodes, [1001, 1003, 1007, 1008, 1009, 1011, 1013, 4001, 4003])
 })
 
 t.test('the payload schemas agree with the frame parser and the encoders', async (t) => {
@@ -64,7 +64,10 @@ t.test('the payload schemas agree with the frame parser and the encoders', async
     ['SendFrame', { type: 'send', room: 'lobby', text: '🌍'.repeat(9) }],
     ['SendFrame', { type: 'send', room: 'lobby', text: '' }],
     ['SendFrame', { type: 'send', room: 'lobby', text: 'hi', ref: 'r'.repeat(64) }],
-    ['SendFrame', { type: 'send', room: 'lobby', text: 'hi', ref: 'r'.repeat(65) }]
+    ['SendFrame', { type: 'send', room: 'lobby', text: 'hi', ref: 'r'.repeat(65) }],
+    ['AuthFrame', { type: 'auth', token: 'a.b.c', ref: 'r' }],
+    ['AuthFrame', { type: 'auth', token: '' }],
+    ['AuthFrame', { type: 'auth' }]
   ]
   for (const [schema, frame] of clientFrames) {
     t.equal(valid(schema, frame), parse(JSON.stringify(frame)).ok, `${schema} and the parser agree on ${JSON.stringify(frame)}`)
@@ -73,6 +76,9 @@ t.test('the payload schemas agree with the frame parser and the encoders', async
   const stored = { room: 'lobby', id: 'e1-1', seq: 1, from: 'alice', text: 'hi', ts: 1764600000000 }
   t.ok(valid('MessageFrame', JSON.parse(encodeMessage(stored))), 'the message encoder')
   t.ok(valid('AckFrame', JSON.parse(encodeAck('r', 'e1-1'))), 'the ack encoder')
+  t.ok(valid('AckFrame', JSON.parse(encodeAuthAck('r', 60))), 'the ack encoder of an auth')
+  t.ok(valid('MessageFrame', JSON.parse(encodeMessage({ ...stored, user: 'alice', api: true }))), 'the message encoder with user and api')
+  t.ok(valid('WelcomeFrame', JSON.parse(encodeWelcome('c-1', 'Alice', 'node-1', 'alice', 60))), 'the welcome encoder of a user')
   t.notOk(valid('MessageFrame', { ...JSON.parse(encodeMessage(stored)), seq: 1 }), 'no internal field')
   for (const [name, message] of Object.entries(document.components.messages as Record<string, { payload: { $ref: string }, examples: Array<{ payload: unknown }> }>)) {
     const schema = message.payload.$ref.split('/').pop() as string

@@ -1,0 +1,113 @@
+// Connection tokens (PROTOCOL §7): the authenticator (verifier and the back
+// office's revocations, shared through Redis in a cluster), the index of
+// users' open connections, and their metrics.
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import { Counter } from 'prom-client'
+import { AUTH_FAILURE_REASONS, Authenticator, type RevocationCheck } from '../lib/auth/authenticator.js'
+import { ClusterRevocations, parseNotice, USER_DISCONNECT_CHANNEL } from '../lib/auth/cluster-revocations.js'
+import { Revocations } from '../lib/auth/revocations.js'
+import { TokenVerifier } from '../lib/auth/token-verifier.js'
+import { UserConnections } from '../lib/auth/user-connections.js'
+import { CloseCode } from '../lib/close-codes.js'
+import { fitCloseReason } from '../lib/close-reason.js'
+import type { Connection } from '../lib/connection.js'
+import { connectionOptions } from './redis.js'
+
+export interface Auth {
+  authenticator: Authenticator
+  revocations: Revocations
+  users: UserConnections<Connection>
+  /**
+   * Revokes `user`'s earlier tokens and closes its connections with 4003: on
+   * this node at once, on the others through Redis. Rejects when Redis is away
+   * (this node's connections are closed all the same).
+   */
+  disconnectUser (user: string, reason: string | undefined): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auth: Auth
+  }
+}
+
+export default fp(async function authPlugin (fastify) {
+  const { config, metrics } = fastify
+  const verifier = new TokenVerifier({
+    secret: config.authJwtSecret,
+    jwksUrl: config.authJwksUrl,
+    issuer: config.authIssuer,
+    audience: config.authAudience,
+    clockToleranceS: config.authClockToleranceS,
+    maxTokenTtlS: config.authMaxTokenTtlS
+  })
+  const revocations = new Revocations({ maxTokenTtlS: config.authMaxTokenTtlS })
+  const store = fastify.redis?.store
+  const cluster = store === undefined ? undefined : new ClusterRevocations(store, revocations, config.authMaxTokenTtlS)
+  const check: RevocationCheck = cluster ?? revocations
+  const authenticator = new Authenticator({ verifier, revocations: check, required: config.authRequired })
+  const users = new UserConnections<Connection>()
+  const { counters } = authenticator
+
+  /** Closes `user`'s connections on this node. */
+  function closeLocal (user: string, reason: string | undefined): void {
+    const closed = users.closeAll(user, CloseCode.UNAUTHORIZED, fitCloseReason(`disconnected${reason === undefined ? ' by the back office' : `: ${reason}`}`))
+    counters.apiDisconnects += closed
+  }
+
+  async function disconnectUser (user: string, reason: string | undefined): Promise<void> {
+    const notice = reason === undefined ? { user, at: Date.now() } : { user, at: Date.now(), reason }
+    revocations.revoke(user, notice.at)
+    closeLocal(user, reason)
+    await cluster?.revoke(notice)
+  }
+
+  if (cluster !== undefined && config.redisUrl !== undefined) {
+    // A connection of its own: the broker's subscriber reads only room channels.
+    const subscriber = new Redis(config.redisUrl, { ...connectionOptions(`chat:${config.nodeId}:users`), autoResubscribe: true })
+    subscriber.on('error', (error) => fastify.log.warn({ err: error, role: 'users' }, 'redis connection error'))
+    subscriber.on('message', (_channel: string, payload: string) => {
+      const notice = parseNotice(payload)
+      if (notice === undefined) return
+      revocations.revoke(notice.user, notice.at)
+      closeLocal(notice.user, notice.reason)
+    })
+    await subscriber.connect()
+    await subscriber.subscribe(USER_DISCONNECT_CHANNEL)
+    fastify.addHook('onClose', async () => { subscriber.disconnect() })
+  }
+
+  fastify.decorate('auth', { authenticator, revocations, users, disconnectUser })
+
+  /** A counter that mirrors a plain number kept elsewhere (as plugins/metrics.ts does). */
+  function mirror (name: string, help: string, read: () => number): void {
+    let reported = 0
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers: [metrics],
+      collect () {
+        const value = read()
+        counter.inc(value - reported)
+        reported = value
+      }
+    })
+  }
+  const reportedFailures = new Map<string, number>()
+  const failures: Counter<'reason'> = new Counter({
+    name: 'chat_auth_failures_total',
+    help: 'Connection tokens refused (on connect and on refresh), by reason; reason "unavailable" means the key set could not be fetched',
+    labelNames: ['reason'],
+    registers: [metrics],
+    collect () {
+      for (const reason of AUTH_FAILURE_REASONS) {
+        const value = counters.failures[reason]
+        failures.inc({ reason }, value - (reportedFailures.get(reason) ?? 0))
+        reportedFailures.set(reason, value)
+      }
+    }
+  })
+  mirror('chat_auth_refreshes_total', 'Tokens refreshed over an open connection (accepted auth frames)', () => counters.refreshes)
+  mirror('chat_api_disconnects_total', 'Connections closed by POST /users/:id/disconnect', () => counters.apiDisconnects)
+}, { name: 'auth', dependencies: ['config', 'broker', 'metrics'] })

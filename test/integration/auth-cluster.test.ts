@@ -1,0 +1,97 @@
+// Identity in cluster mode (PROTOCOL §4, §7): `user` crosses nodes, one
+// disconnect call closes the user on every node, and the revocation, kept
+// in Redis, is applied by every node — on connect, on refresh, on resume.
+import t from 'tap'
+import WebSocket from 'ws'
+import { startNode } from '../helpers/cluster.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { TEST_TOKEN } from '../helpers/server.js'
+import { hsToken, nowS, TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { sleep } from '../helpers/wait.js'
+import { TestClient } from '../helpers/ws-client.js'
+
+const AUTH_ENV = { AUTH_JWT_SECRET: TEST_JWT_SECRET }
+
+async function connect (t: Parameters<typeof TestClient.open>[0], wsUrl: string, token: string): Promise<TestClient> {
+  const client = await new Promise<TestClient>((resolve, reject) => {
+    const socket = new WebSocket(wsUrl, ['chat', `bearer.${token}`])
+    const client = new TestClient(socket)
+    socket.once('open', () => resolve(client))
+    socket.once('error', reject)
+  })
+  t.teardown(() => client.socket.terminate())
+  return client
+}
+
+t.test('one disconnect closes the user on both nodes; neither lets the token back; user crosses nodes', async (t) => {
+  const redis = await RedisServer.start(t)
+  const a = await startNode(t, redis, 'a', AUTH_ENV)
+  const b = await startNode(t, redis, 'b', AUTH_ENV)
+  const token = await hsToken({ sub: 'olga', name: 'Olga', iat: nowS() - 5, exp: nowS() + 600 })
+  const onA = await connect(t, a.wsUrl, token)
+  const onB = await connect(t, b.wsUrl, token)
+  await onA.next((f) => f.type === 'welcome', 'welcome on a')
+  await onB.next((f) => f.type === 'welcome', 'welcome on b')
+
+  const reader = await TestClient.open(t, b.wsUrl, 'reader')
+  await reader.join('lobby')
+  await onA.join('lobby')
+  onA.send({ type: 'send', room: 'lobby', text: 'from node a' })
+  t.match(await reader.next((f) => f.type === 'message', 'the message on b'), { from: 'Olga', user: 'olga', text: 'from node a' }, 'user travels through Redis')
+
+  const response = await fetch(`${a.url}/users/olga/disconnect`, {
+    method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}'
+  })
+  t.equal(response.status, 202)
+  const started = Date.now()
+  t.equal((await onA.waitClosed()).code, 4003, 'closed on the node that was called')
+  t.equal((await onB.waitClosed()).code, 4003, 'and on the other')
+  t.ok(Date.now() - started < 2000, 'within READY_PROBE_MS-ish')
+  t.equal(reader.closeCode, undefined)
+
+  for (const node of [a, b]) {
+    const again = await connect(t, node.wsUrl, token)
+    t.match(await again.waitClosed(), { code: 4003, reason: /revoked/ }, `the same token is refused on ${node.url === a.url ? 'a' : 'b'}`)
+  }
+})
+
+t.test('a node that never heard the notice still refuses the revoked token (read from Redis), on connect and on refresh', async (t) => {
+  const redis = await RedisServer.start(t)
+  const a = await startNode(t, redis, 'a', AUTH_ENV)
+  const token = await hsToken({ sub: 'pete', iat: nowS() - 5, exp: nowS() + 600 })
+  const response = await fetch(`${a.url}/users/pete/disconnect`, {
+    method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{"reason":"gone"}'
+  })
+  t.equal(response.status, 202)
+  // b starts after the notice was published: only Redis can tell it.
+  const b = await startNode(t, redis, 'b', AUTH_ENV)
+  const late = await connect(t, b.wsUrl, token)
+  t.match(await late.waitClosed(), { code: 4003, reason: /revoked/ }, 'a resume on another node re-verifies the token')
+  await sleep(1100 - (Date.now() % 1000))
+  const fresh = await connect(t, b.wsUrl, await hsToken({ sub: 'pete', exp: nowS() + 600 }))
+  await fresh.next((f) => f.type === 'welcome', 'a token issued after the disconnect')
+  fresh.send({ type: 'auth', token, ref: 'old' })
+  t.match(await fresh.next((f) => f.type === 'error' && f.ref === 'old', 'the refresh answer'), { code: 'token_invalid', message: /revoked/ }, 'a refresh with the revoked token is refused')
+
+  const other = await connect(t, b.wsUrl, await hsToken({ sub: 'quinn', exp: nowS() + 600 }))
+  await other.next((f) => f.type === 'welcome', 'welcome')
+  await fetch(`${a.url}/users/quinn/disconnect`, {
+    method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}'
+  })
+  t.equal((await other.waitClosed()).code, 4003)
+})
+
+t.test('Redis away: the disconnect answers 503, and tokens wait (1013) rather than pass unchecked', async (t) => {
+  const redis = await RedisServer.start(t)
+  const a = await startNode(t, redis, 'a', AUTH_ENV)
+  const client = await connect(t, a.wsUrl, await hsToken({ sub: 'rita', exp: nowS() + 600 }))
+  await client.next((f) => f.type === 'welcome', 'welcome')
+  await redis.stop()
+  const response = await fetch(`${a.url}/users/rita/disconnect`, {
+    method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}'
+  })
+  t.equal(response.status, 503)
+  t.equal((await client.waitClosed()).code, 4003, 'the local connection is closed all the same')
+  const later = await connect(t, a.wsUrl, await hsToken({ sub: 'sam', exp: nowS() + 600 }))
+  t.equal((await later.waitClosed()).code, 1013)
+})
