@@ -5,6 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { startNode } from '../helpers/cluster.js'
 import { RedisServer } from '../helpers/redis-server.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TEST_TOKEN } from '../helpers/server.js'
 import { hsToken, nowS, TEST_JWT_SECRET } from '../helpers/tokens.js'
 import { sleep } from '../helpers/wait.js'
@@ -79,6 +80,35 @@ t.test('a node that never heard the notice still refuses the revoked token (read
     method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}'
   })
   t.equal((await other.waitClosed()).code, 4003)
+})
+
+t.test('a node that missed the notice closes the open connections it revokes once its subscription is repaired', async (t) => {
+  const redis = await RedisServer.start(t)
+  const proxy = await TcpProxy.start(t, redis.port)
+  const a = await startNode(t, redis, 'a', AUTH_ENV)
+  // Node b reaches Redis through the proxy, so its users subscription can be silenced.
+  const b = await startNode(t, { url: `redis://127.0.0.1:${proxy.port}` }, 'b', AUTH_ENV)
+  const alice = await connect(t, b.wsUrl, await hsToken({ sub: 'alice', iat: nowS() - 5, exp: nowS() + 600 }))
+  await alice.next((f) => f.type === 'welcome', 'alice welcome on b')
+  const bob = await connect(t, b.wsUrl, await hsToken({ sub: 'bob', iat: nowS() - 5, exp: nowS() + 600 }))
+  await bob.next((f) => f.type === 'welcome', 'bob welcome on b')
+
+  t.equal(proxy.blackHole('chat:b:users'), 1, 'silenced the users subscription of node b')
+  const response = await fetch(`${a.url}/users/alice/disconnect`, {
+    method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}'
+  })
+  t.equal(response.status, 202)
+  await sleep(500)
+  t.equal(alice.closeCode, undefined, 'b never heard the notice: alice is still connected there')
+
+  // Redis drops the silenced connection; b reconnects and subscribes again.
+  const list = String(await redis.command('CLIENT', 'LIST'))
+  const id = /id=(\d+) .*name=chat:b:users /.exec(list)?.[1]
+  t.ok(id, 'found the users subscription of b')
+  await redis.command('CLIENT', 'KILL', 'ID', id as string)
+  t.match(await alice.waitClosed(), { code: 4003, reason: /revoked/ }, 'alice closed on b after the repair')
+  await sleep(200)
+  t.equal(bob.closeCode, undefined, 'a user never disconnected stays')
 })
 
 t.test('Redis away: the disconnect answers 503, and tokens wait (1013) rather than pass unchecked', async (t) => {
