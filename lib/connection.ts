@@ -154,6 +154,11 @@ export class Connection implements Member, Corkable, Tracked {
     }
   }
 
+  /** The `iat` of the token this connection holds now (after any refresh); undefined for a guest or a token without one. */
+  get tokenIat (): number | undefined {
+    return this.session?.iat
+  }
+
   get isClosing (): boolean {
     return this.closing
   }

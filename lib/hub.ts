@@ -150,14 +150,17 @@ export class Hub {
     target.catchingUp.set(member, catchUp)
     const present = target.users.joined(member)
     if (present !== undefined) {
+      // The check is sent before the write: of two nodes joining a user at
+      // once, at least one sees the other absent and announces the join.
+      const elsewhere = this.userElsewhere(room, present)
       this.presence.memberJoined(room, present)
-      target.presenceWindow.joined(present)
+      this.announce(target, present, 1, elsewhere)
     }
 
     const read = since === undefined
       ? this.broker.read(room, { limit: this.options.historyOnJoin })
       : this.broker.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
-    Promise.all([read, this.presence.remoteMembers(room)]).then(([history, remote]) => {
+    Promise.all([read, this.presence.remoteMembers(room, target.users)]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== catchUp) return
       const members = [...this.localNames(target), ...remote]
@@ -288,7 +291,8 @@ export class Hub {
     const absent = room.users.left(member)
     if (absent !== undefined) {
       this.presence.memberLeft(room.name, absent)
-      room.presenceWindow.left(absent)
+      // Sent after the removal: of two nodes dropping a user's last connections at once, at least one announces it.
+      this.announce(room, absent, -1, this.userElsewhere(room.name, absent))
     }
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
@@ -296,6 +300,35 @@ export class Hub {
       this.rooms.delete(room.name)
       this.broker.unsubscribe(room.name)
     }
+  }
+
+  /**
+   * Whether another node has a connection of this user in the room (then its
+   * join or leave here changes nothing for the room: PROTOCOL §3). Undefined
+   * for a guest or on a single node; false when Redis cannot tell.
+   */
+  private userElsewhere (room: string, present: Member): Promise<boolean> | undefined {
+    const { user } = present
+    if (user === undefined || this.presence.remoteHasUser === undefined) return undefined
+    return this.presence.remoteHasUser(room, user).catch(() => false)
+  }
+
+  /** Adds a join (1) or leave (-1) to the room's window, unless another node keeps the user in the room. */
+  private announce (room: Room, present: Member, delta: 1 | -1, elsewhere: Promise<boolean> | undefined): void {
+    const record = (): void => {
+      if (delta === 1) room.presenceWindow.joined(present)
+      else room.presenceWindow.left(present)
+    }
+    if (elsewhere === undefined) {
+      record()
+      return
+    }
+    elsewhere.then((there) => {
+      if (there) return
+      record()
+      // The room emptied here meanwhile: its window is no longer flushed by anyone else.
+      if (this.rooms.get(room.name) !== room) room.presenceWindow.flush()
+    }, () => {})
   }
 
   /** This node's members of the room: one name per user, one per guest connection. */

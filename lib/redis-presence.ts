@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { EphemeralChannel } from './broker.js'
-import type { Presence, PresenceMember, RemotePresenceHandler } from './presence.js'
+import type { Presence, PresenceMember, RemotePresenceHandler, UserSet } from './presence.js'
 import { type RedisErrorReporter, reportUnlessAway } from './redis-errors.js'
 import { nodeKey, roomKeys } from './redis-scripts.js'
 
@@ -62,6 +62,24 @@ function memberOwner (field: string): { node: string, incarnation: string } {
   }
 }
 
+/**
+ * The user a member field stands for: the hub records a user's presence under
+ * the id `user:<id>` (connection ids are hex), so the field names it. Values
+ * stay plain names, as every version wrote them.
+ */
+function memberUser (field: string): string | undefined {
+  const at = field.indexOf(USER_PREFIX, field.indexOf('/') + 1)
+  return at === -1 || field[at - 1] !== '.' ? undefined : field.slice(at + USER_PREFIX.length)
+}
+
+const USER_PREFIX = 'user:'
+
+/** A member of another node, as read from the member hash. */
+interface RemoteEntry {
+  name: string
+  user: string | undefined
+}
+
 /** A heartbeat key that could not be read: its node's members count, whatever their incarnation. */
 const ANY_INCARNATION = Symbol('any incarnation')
 
@@ -78,7 +96,7 @@ export class RedisPresence implements Presence {
   private readonly localMembers = new Map<string, Map<string, string>>()
   /** Removals that failed while Redis was away (`room\nfield`), retried when it returns. */
   private readonly staleFields = new Set<string>()
-  private readonly membersInFlight = new Map<string, Promise<string[]>>()
+  private readonly membersInFlight = new Map<string, Promise<RemoteEntry[]>>()
   private refreshTimer: NodeJS.Timeout | undefined
   private closed = false
 
@@ -134,13 +152,27 @@ export class RedisPresence implements Presence {
    * Joins that arrive together share one read of the member list (a join
    * storm would otherwise read the whole, growing list once per joiner).
    */
-  remoteMembers (room: string): Promise<string[]> {
+  async remoteMembers (room: string, localUsers?: UserSet): Promise<string[]> {
     let pending = this.membersInFlight.get(room)
     if (!pending) {
       pending = this.readRemoteMembers(room).finally(() => this.membersInFlight.delete(room))
       this.membersInFlight.set(room, pending)
     }
-    return pending
+    const names: string[] = []
+    const seen = new Set<string>()
+    for (const { name, user } of await pending) {
+      if (user !== undefined) {
+        if (seen.has(user) || localUsers?.has(user) === true) continue
+        seen.add(user)
+      }
+      names.push(name)
+    }
+    return names
+  }
+
+  /** Never a shared read: the answer must come after this node's own write of the change. */
+  async remoteHasUser (room: string, user: string): Promise<boolean> {
+    return (await this.readRemoteMembers(room)).some((entry) => entry.user === user)
   }
 
   publishPresence (room: string, joined: string[], left: string[]): void {
@@ -158,7 +190,7 @@ export class RedisPresence implements Presence {
     await Promise.all([...cleanup, heartbeat])
   }
 
-  private async readRemoteMembers (room: string): Promise<string[]> {
+  private async readRemoteMembers (room: string): Promise<RemoteEntry[]> {
     const key = roomKeys(room).members
     let all: Record<string, string>
     try {
@@ -185,11 +217,11 @@ export class RedisPresence implements Presence {
       reportGet(error)
       return ANY_INCARNATION
     })))
-    const names: string[] = []
+    const names: RemoteEntry[] = []
     const dead: string[] = []
     nodes.forEach((node, i) => {
       for (const { incarnation, field, name } of byNode.get(node) ?? []) {
-        if (live[i] === ANY_INCARNATION || live[i] === incarnation) names.push(name)
+        if (live[i] === ANY_INCARNATION || live[i] === incarnation) names.push({ name, user: memberUser(field) })
         else dead.push(field)
       }
     })

@@ -56,6 +56,16 @@ export default fp(async function authPlugin (fastify) {
     counters.apiDisconnects += closed
   }
 
+  /** Re-reads the revocations of this node's connected users and closes the connections they revoke. */
+  async function applyMissedRevocations (cluster: ClusterRevocations): Promise<void> {
+    const connected = [...users.users()]
+    await cluster.reread(connected)
+    const reason = fitCloseReason('disconnected by the back office (token revoked)')
+    for (const user of connected) {
+      counters.apiDisconnects += users.closeRevoked(user, (iat) => revocations.isRevoked(user, iat), CloseCode.UNAUTHORIZED, reason)
+    }
+  }
+
   async function disconnectUser (user: string, reason: string | undefined): Promise<void> {
     const notice = reason === undefined ? { user, at: Date.now() } : { user, at: Date.now(), reason }
     revocations.revoke(user, notice.at)
@@ -75,6 +85,14 @@ export default fp(async function authPlugin (fastify) {
     })
     await subscriber.connect()
     await subscriber.subscribe(USER_DISCONNECT_CHANNEL)
+    // Every later 'ready' is a reconnect: notices published meanwhile were
+    // lost, so once the channel is heard again, re-read what Redis holds for
+    // the users connected here and close those whose token is now revoked.
+    subscriber.on('ready', () => {
+      subscriber.subscribe(USER_DISCONNECT_CHANNEL)
+        .then(() => applyMissedRevocations(cluster))
+        .catch((error: unknown) => fastify.log.warn({ err: error, role: 'users' }, 'could not re-read revocations after a reconnect; the next reconnect tries again'))
+    })
     fastify.addHook('onClose', async () => { subscriber.disconnect() })
   }
 

@@ -12,6 +12,12 @@ export function revokedKey (user: string): string {
   return `chat:revoked:${user}`
 }
 
+/**
+ * Users whose revocation keys one MGET reads when a node re-reads them after
+ * its subscription was repaired: one command stays small however many users are connected.
+ */
+export const REVOCATION_REREAD_CHUNK = 1000
+
 /** What travels on USER_DISCONNECT_CHANNEL. */
 export interface DisconnectNotice {
   user: string
@@ -23,6 +29,7 @@ export interface DisconnectNotice {
 /** The Redis commands used; an ioredis client fits. */
 export interface RevocationCommands {
   get (key: string): Promise<string | null>
+  mget (keys: string[]): Promise<Array<string | null>>
   set (key: string, value: string, unit: 'PX', ms: number): Promise<unknown>
   publish (channel: string, message: string): Promise<unknown>
 }
@@ -50,6 +57,25 @@ export class ClusterRevocations {
     this.local.revoke(notice.user, notice.at)
     await this.command.set(revokedKey(notice.user), String(notice.at), 'PX', this.maxTokenTtlS * 1000)
     await this.command.publish(USER_DISCONNECT_CHANNEL, JSON.stringify(notice))
+  }
+
+  /**
+   * Learns the revocations Redis holds for `users` (those connected to this
+   * node), REVOCATION_REREAD_CHUNK keys per command: what a node missed while
+   * its subscription was down. Rejects when Redis is away.
+   */
+  async reread (users: Iterable<string>): Promise<void> {
+    let chunk: string[] = []
+    const read = async (): Promise<void> => {
+      const values = await this.command.mget(chunk.map(revokedKey))
+      values.forEach((at, i) => { if (at !== null) this.local.revoke(chunk[i] as string, Number(at)) })
+      chunk = []
+    }
+    for (const user of users) {
+      chunk.push(user)
+      if (chunk.length === REVOCATION_REREAD_CHUNK) await read()
+    }
+    if (chunk.length > 0) await read()
   }
 
   /** Whether the token is revoked, here or by any node; rejects when Redis is away. */

@@ -36,6 +36,11 @@ export class RoomUsers<P extends RoomMember> {
     return stand
   }
 
+  /** Whether `user` has a connection in the room here. */
+  has (user: string): boolean {
+    return this.users.has(user)
+  }
+
   /** What presence must record as left, or undefined when the user still has a connection here. */
   left (member: P): P | undefined {
     if (member.user === undefined) return member

@@ -31,6 +31,11 @@ export class TokenSession {
     return this.identity.user
   }
 
+  /** The current token's `iat` (seconds), when it has one: what a revocation is compared with. */
+  get iat (): number | undefined {
+    return this.identity.iat
+  }
+
   /** Whole seconds until `exp`: max(0, ⌊exp − now⌋), as `welcome` and the `auth` ack say. */
   get expiresIn (): number {
     return Math.max(0, Math.floor(this.identity.exp - this.now() / 1000))

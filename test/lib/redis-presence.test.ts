@@ -190,3 +190,23 @@ t.test('close deletes the heartbeat key only while it holds its own run', async 
   await second.presence.close()
   t.equal(await server.command('EXISTS', nodeKey('a')), 0)
 })
+
+t.test('a user on several nodes is one remote member; remoteHasUser sees the other nodes only', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a')
+  const b = await startRedisNode(t, server, 'b')
+  const c = await startRedisNode(t, server, 'c')
+  // As the hub records a user: id `user:<id>`, its first connection's name.
+  a.presence.memberJoined('r', { id: 'user:alice', name: 'Alice' })
+  b.presence.memberJoined('r', { id: 'user:alice', name: 'Alice' })
+  b.presence.memberJoined('r', { id: '1f', name: 'guest' })
+  b.presence.memberJoined('r', { id: '2f', name: 'guest' })
+  await waitFor(async () => (await c.presence.remoteMembers('r')).length === 3, 'c to see alice once and both guests')
+  t.same((await c.presence.remoteMembers('r')).sort(), ['Alice', 'guest', 'guest'], 'one entry per user, one per guest connection')
+  t.same((await a.presence.remoteMembers('r', new Set(['alice']))).sort(), ['guest', 'guest'], 'a user the node has itself is not listed again')
+  t.equal(await a.presence.remoteHasUser('r', 'alice'), true, 'b has alice')
+  t.equal(await c.presence.remoteHasUser('r', 'bob'), false)
+  b.presence.memberLeft('r', { id: 'user:alice', name: 'Alice' })
+  await waitFor(async () => !await a.presence.remoteHasUser('r', 'alice'), 'a to see alice only on itself')
+  t.equal(await c.presence.remoteHasUser('r', 'alice'), true, 'still on a')
+})
