@@ -309,6 +309,15 @@ t.test('JWKS: RS256, ES256 and EdDSA by kid; algorithm confusion; unknown kid wh
   jwks.keys.push(rotated.jwk)
   t.match(await refused(t, server.wsUrl, await keyToken(rotated, { sub: 'x', aud: 'chat' })), { code: 1013 }, 'unknown kid moments after a fetch: try again later, not 4003')
 
+  // A refresh whose key the set cannot give yet (same cooldown): `unavailable`,
+  // never `token_invalid`, and the connection keeps its token and its rooms.
+  const holder = await userClient(t, server.wsUrl, await keyToken(rsa, { sub: 'holder', aud: 'chat' }))
+  await holder.join('kept')
+  holder.send({ type: 'auth', token: await keyToken(rotated, { sub: 'holder', aud: 'chat' }), ref: 'refresh' })
+  t.match(await holder.next((frame) => frame.type === 'error', 'the refresh refused'), { code: 'unavailable', ref: 'refresh' }, 'key set cannot tell: unavailable')
+  t.ok((await holder.sendAndAck('kept', 'still here')).length > 0, 'the connection goes on with its current token')
+  t.equal(holder.socket.readyState, WebSocket.OPEN)
+
   jwks.down = true
   const closedPort = await freePort()
   const dead = await start(t, { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: `http://127.0.0.1:${closedPort}/jwks.json`, AUTH_AUDIENCE: 'chat' })
