@@ -14,6 +14,7 @@ export const EVENT_PATTERN = /^[a-z0-9_-]{1,32}$/
 export const EVENT_RULE = '1-32 characters of a-z 0-9 _ -'
 
 export const SignalEvent = z.string({ error: 'expected a string' }).regex(EVENT_PATTERN, `expected ${EVENT_RULE}`)
+  .meta({ description: `What the signal means to the other members, e.g. \`typing\`: ${EVENT_RULE}.` })
 
 export const RoomId = z.string({ error: 'expected a string' }).regex(ROOM_PATTERN, `expected ${ROOM_RULE}`)
 export type RoomId = z.infer<typeof RoomId>
