@@ -243,9 +243,11 @@ export class Hub {
    * stored, no sequence, at most once: it takes no part in message order.
    */
   signal (sender: Member, room: string, event: string): void {
-    this.stats.signalsIn++
     const target = this.rooms.get(room)
-    if (target !== undefined) this.writeSignal(target, textFrame(encodeSignal(room, event, sender.name, sender.user)), sender)
+    // Only a member signals; the connection checked, and a room without members here has none.
+    if (target === undefined) return
+    this.stats.signalsIn++
+    this.writeSignal(target, textFrame(encodeSignal(room, event, sender.name, sender.user)), sender)
     this.options.ephemeral?.publishEphemeral(room, SIGNAL_TOPIC, signalPayload(event, sender.name, sender.user))
   }
 

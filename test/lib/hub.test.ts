@@ -443,6 +443,9 @@ t.test('a signal reaches the other live members once (a user\'s other connection
   t.equal(stats.signalsIn, 2)
   t.equal(stats.signalsOut, 4)
   t.equal(stats.messagesIn, 0)
+  hub.signal(guest, 'no-members-here', 'typing')
+  t.equal(ephemeral.published.length, 2, 'a room nobody here is in: nothing relayed, nothing published')
+  t.equal(stats.signalsIn, 2)
 })
 
 t.test('another node\'s signal is checked, then written to every live member; a malformed one is reported and dropped', async (t) => {
