@@ -458,22 +458,25 @@ t.test('another node\'s signal is checked, then written to every live member; a 
   await joinNow(hub, bob, 'r')
   ephemeral.arrive('r', { e: 'typing', f: 'carol', u: 'carol-id' })
   ephemeral.arrive('r', { e: 'typing', f: 'guest-9' })
+  ephemeral.arrive('r', { e: 'x'.repeat(32), f: '😀'.repeat(32), u: 'u'.repeat(128) })
   for (const member of [alice, bob]) {
     t.same(member.ofType('signal'), [
       { type: 'signal', room: 'r', event: 'typing', from: 'carol', user: 'carol-id' },
-      { type: 'signal', room: 'r', event: 'typing', from: 'guest-9' }
+      { type: 'signal', room: 'r', event: 'typing', from: 'guest-9' },
+      { type: 'signal', room: 'r', event: 'x'.repeat(32), from: '😀'.repeat(32), user: 'u'.repeat(128) }
     ])
   }
-  t.equal(stats.signalsOut, 4)
+  t.equal(stats.signalsOut, 6)
   t.equal(stats.signalsIn, 0, 'counted in where it was sent')
   t.same(ephemeral.published, [], 'never sent on again')
 
   const malformed: unknown[] = [
     null, 'typing', [], { f: 'carol' }, { e: 'Typing', f: 'carol' }, { e: 'x'.repeat(33), f: 'carol' }, { e: 'typing' },
-    { e: 'typing', f: '' }, { e: 'typing', f: 'carol', u: 7 }, { e: 'typing', f: 'carol', text: 'injected' }
+    { e: 'typing', f: '' }, { e: 'typing', f: 'x'.repeat(33) }, { e: 'typing', f: 'carol', u: 7 }, { e: 'typing', f: 'carol', u: '' },
+    { e: 'typing', f: 'carol', u: 'x'.repeat(129) }, { e: 'typing', f: 'carol', text: 'injected' }
   ]
   for (const payload of malformed) ephemeral.arrive('r', payload)
-  t.equal(alice.ofType('signal').length, 2, 'no malformed signal reached a member')
+  t.equal(alice.ofType('signal').length, 3, 'no malformed signal reached a member')
   t.equal(reported.length, malformed.length, 'each one reported')
   t.match(reported[0], { error: { message: /malformed signal/ }, context: 'room "r"' })
   ephemeral.arrive('not-served-here', { e: 'typing', f: 'carol' })
