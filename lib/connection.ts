@@ -9,7 +9,7 @@ import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
-  encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeWelcome,
+  encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeSignalAck, encodeWelcome,
   type ClientFrame, type ErrorCode, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
@@ -67,6 +67,9 @@ export interface ConnectionOptions {
   /** `send` frames, after validation and membership. */
   rateLimitPerSec: number
   rateLimitBurst: number
+  /** `signal` frames, after validation, membership and policy (SIGNAL_RATE_PER_SEC / SIGNAL_BURST). */
+  signalRatePerSec: number
+  signalBurst: number
   /** How long a replay waits for the socket to drain before giving up on the peer; REPLAY_DRAIN_TIMEOUT_MS by default. */
   replayDrainTimeoutMs?: number
   /** The buckets' clock, in ms; performance.now by default. */
@@ -112,6 +115,7 @@ export class Connection implements Member, Corkable, Tracked {
   private rateLimitStrikes = 0
   private readonly frameBucket: TokenBucket
   private readonly sendBucket: TokenBucket
+  private readonly signalBucket: TokenBucket
   private readonly now: () => number
   private readonly frameLimitMessage: string
   private closeTimer: NodeJS.Timeout | undefined
@@ -142,6 +146,7 @@ export class Connection implements Member, Corkable, Tracked {
     this.now = options.now ?? performance.now.bind(performance)
     this.frameBucket = new TokenBucket(options.frameRatePerSec, options.frameBurst, this.now)
     this.sendBucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, this.now)
+    this.signalBucket = new TokenBucket(options.signalRatePerSec, options.signalBurst, this.now)
     this.frameLimitMessage = `too many frames: at most ${options.frameRatePerSec} per second (bursts of ${options.frameBurst}); slow down`
     if (identity !== undefined) {
       this.user = identity.user
@@ -336,6 +341,9 @@ export class Connection implements Member, Corkable, Tracked {
       case 'send':
         this.send(frame.room, frame.text, frame.ref, now)
         return
+      case 'signal':
+        this.signal(frame.room, frame.event, frame.ref, now)
+        return
       case 'auth':
         this.refresh(frame.token, frame.ref)
     }
@@ -406,6 +414,39 @@ export class Connection implements Member, Corkable, Tracked {
       this.options.onInternalError?.(error, 'a send failed unexpectedly; the client was told unavailable')
       this.error('unavailable', 'the message could not be stored; nothing was published', ref)
     })
+  }
+
+  /**
+   * A `signal` frame, checked in PROTOCOL §2's order (the frame bucket and
+   * validation came first): membership, policy, then its own bucket. Relayed
+   * at once to the other members, never stored; the `ack` means relayed.
+   */
+  private signal (room: string, event: string, ref: string | undefined, now: number): void {
+    const hub = this.options.hub
+    if (!hub.isJoined(this, room)) {
+      this.error('not_joined', `join room "${room}" before sending signals to it`, ref)
+      return
+    }
+    if (!this.signalAllowedByPolicy(room, ref)) return
+    if (!this.signalBucket.take(now)) {
+      if (this.strike()) return
+      this.error('rate_limited', `too many signals: at most ${this.options.signalRatePerSec} per second (bursts of ${this.options.signalBurst}); slow down`, ref)
+      return
+    }
+    this.rateLimitStrikes = 0
+    hub.signal(this, room, event)
+    if (ref !== undefined) this.write(textFrame(encodeSignalAck(ref)))
+  }
+
+  /**
+   * POLICY HOOK for signals — TODO(PROTOCOL §8, issue 12): the room's policy
+   * decides here, after membership and before the signal bucket. A signal
+   * needs `signals: true` and the right to `send` in the room; a refusal
+   * answers `error` `forbidden` with `ref` (and returns false), taking no
+   * token. Until the policy decision is wired in, every signal is allowed.
+   */
+  private signalAllowedByPolicy (_room: string, _ref: string | undefined): boolean {
+    return true
   }
 
   /** Sends an `error` frame (the connection stays open) and counts it. */

@@ -4,15 +4,16 @@
 // completes later, written at the pace the member's socket drains. Each room's
 // presence window batches its joins and leaves.
 import { RoomUsers } from './auth/room-users.js'
-import { BrokerUnavailableError, type Broker, type PublishOptions, type PublishReceipt } from './broker.js'
+import { BrokerUnavailableError, type Broker, type EphemeralChannel, type PublishOptions, type PublishReceipt } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
-  encodeJoined, encodeMessage, encodePresence,
+  encodeJoined, encodeMessage, encodePresence, encodeSignal,
   type ErrorCode, type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import { PresenceWindow } from './presence-window.js'
 import type { Presence } from './presence.js'
+import { parseSignalPayload, SIGNAL_TOPIC, signalPayload } from './signals.js'
 import type { Stats } from './stats.js'
 import type { Timer } from './timer.js'
 import { textFrame } from './ws-frame.js'
@@ -43,6 +44,8 @@ export interface HubOptions {
   historySize: number
   presenceBatchMs: number
   maxRoomsPerConnection: number
+  /** The other nodes serving a room, for signals (the broker's unsequenced path); absent on a single node. */
+  ephemeral?: EphemeralChannel | undefined
   /** Drives the presence windows; the global setTimeout (unref'd) by default. */
   timer?: Timer
   /** Told of an unexpected error the hub recovered from (a join's read that failed other than by the broker being away). */
@@ -110,6 +113,7 @@ export class Hub {
 
   /** Connects the hub to its broker and presence; call once before use. */
   async start (): Promise<void> {
+    this.options.ephemeral?.onEphemeral(SIGNAL_TOPIC, (room, payload) => this.deliverRemoteSignal(room, payload))
     await this.broker.start((message) => this.deliver(message))
     await this.presence.start((room, joined, left) => this.deliverRemotePresence(room, joined, left))
   }
@@ -233,6 +237,20 @@ export class Hub {
     return this.broker.publish(room, from, text, options)
   }
 
+  /**
+   * Relays a member's signal (the caller checked it joined): to the room's
+   * other live members here, then to the other nodes serving the room. Never
+   * stored, no sequence, at most once: it takes no part in message order.
+   */
+  signal (sender: Member, room: string, event: string): void {
+    const target = this.rooms.get(room)
+    // Only a member signals; the connection checked, and a room without members here has none.
+    if (target === undefined) return
+    this.stats.signalsIn++
+    this.writeSignal(target, textFrame(encodeSignal(room, event, sender.name, sender.user)), sender)
+    this.options.ephemeral?.publishEphemeral(room, SIGNAL_TOPIC, signalPayload(event, sender.name, sender.user))
+  }
+
   /** Stops the presence timers; a window still flushes when its room empties. */
   close (): void {
     this.closed = true
@@ -256,6 +274,29 @@ export class Hub {
     const frame = frameOf(message)
     for (const member of room.live) member.write(frame)
     this.stats.messagesOut += room.live.size
+  }
+
+  /** Another node's signal: checked before it reaches anyone (the channel carries whatever was published on it). */
+  private deliverRemoteSignal (roomName: string, payload: unknown): void {
+    const room = this.rooms.get(roomName)
+    if (room === undefined) return
+    const signal = parseSignalPayload(payload)
+    if (signal === undefined) {
+      this.options.onError?.(new Error('a malformed signal arrived from another node; dropped'), `room "${roomName}"`)
+      return
+    }
+    this.writeSignal(room, textFrame(encodeSignal(roomName, signal.event, signal.from, signal.user)))
+  }
+
+  /** One buffer for every live member but the sender; members still reading their history get none (at most once). */
+  private writeSignal (room: Room, frame: Buffer, sender?: Member): void {
+    let written = 0
+    for (const member of room.live) {
+      if (member === sender) continue
+      member.write(frame)
+      written++
+    }
+    this.stats.signalsOut += written
   }
 
   private deliverRemotePresence (roomName: string, joined: string[], left: string[]): void {

@@ -2,7 +2,7 @@
 // cluster. Idempotency keys live beside the messages, so they follow the same
 // choice.
 import fp from 'fastify-plugin'
-import type { Broker } from '../lib/broker.js'
+import type { Broker, EphemeralChannel } from '../lib/broker.js'
 import { type IdempotencyStore, MemoryIdempotencyStore } from '../lib/idempotency.js'
 import { MemoryBroker } from '../lib/memory-broker.js'
 import { MemoryPresence } from '../lib/memory-presence.js'
@@ -22,6 +22,8 @@ export interface BroadcastResult {
 declare module 'fastify' {
   interface FastifyInstance {
     broker: Broker
+    /** The other nodes serving a room, past the message sequencing (signals); undefined on a single node. */
+    ephemeral: EphemeralChannel | undefined
     presence: Presence
     idempotency: IdempotencyStore<BroadcastResult>
   }
@@ -36,6 +38,7 @@ export default fp(async function brokerPlugin (fastify) {
       historyTotalMaxBytes: config.historyTotalMaxBytes,
       maxIdleRooms: config.maxIdleRooms
     }))
+    fastify.decorate('ephemeral', undefined)
     fastify.decorate('presence', new MemoryPresence())
     fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
   } else {
@@ -55,6 +58,7 @@ export default fp(async function brokerPlugin (fastify) {
       onError
     })
     fastify.decorate('broker', broker)
+    fastify.decorate('ephemeral', broker)
     fastify.decorate('presence', new RedisPresence({
       command: store,
       channel: broker,

@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function hubPlugin (fastify) {
-  const { config, broker, presence, stats } = fastify
+  const { config, broker, ephemeral, presence, stats } = fastify
   const hub = new Hub({
     broker,
     presence,
@@ -18,6 +18,7 @@ export default fp(async function hubPlugin (fastify) {
     historySize: config.historySize,
     presenceBatchMs: config.presenceBatchMs,
     maxRoomsPerConnection: config.maxRoomsPerConnection,
+    ephemeral,
     onError: (error, context) => fastify.log.error({ err: error }, context)
   })
   await hub.start()

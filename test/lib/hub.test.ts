@@ -2,7 +2,7 @@
 // join replies and resumes, fan-out of one buffer, and the hub's use of its
 // presence windows (driven by a manual timer; lib/presence-window.ts has its own tests).
 import t, { type Test } from 'tap'
-import type { ReadRequest, ReadResult } from '../../lib/broker.js'
+import type { EphemeralChannel, EphemeralPayload, ReadRequest, ReadResult } from '../../lib/broker.js'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { CloseCode } from '../../lib/close-codes.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
@@ -388,6 +388,99 @@ t.test('messages and stats', async (t) => {
   t.equal(stats.messagesIn, 2)
   t.equal(stats.messagesOut, 2)
   t.same(bob.texts('elsewhere'), [])
+})
+
+/** A member whose connection carries a verified user id. */
+class UserMember extends FakeMember {
+  constructor (id: string, name: string, readonly user: string) {
+    super(id, name)
+  }
+}
+
+/** The ephemeral path as the hub sees it: what it publishes, and a way to deliver another node's payload. */
+class RecordingChannel implements EphemeralChannel {
+  readonly published: Array<{ room: string, topic: string, payload: EphemeralPayload }> = []
+  readonly handlers = new Map<string, (room: string, payload: unknown) => void>()
+
+  publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
+    this.published.push({ room, topic, payload })
+  }
+
+  onEphemeral (topic: string, handler: (room: string, payload: unknown) => void): void {
+    this.handlers.set(topic, handler)
+  }
+
+  arrive (room: string, payload: unknown): void {
+    this.handlers.get('signal')?.(room, payload)
+  }
+}
+
+t.test('a signal reaches the other live members once (a user\'s other connection too), never its sender, and is never stored', async (t) => {
+  const ephemeral = new RecordingChannel()
+  const { hub, broker, stats } = await setup(t, { ephemeral })
+  const alice = new UserMember('a1', 'Alice', 'alice')
+  const aliceElsewhere = new UserMember('a2', 'Alice', 'alice')
+  const guest = new FakeMember('g', 'guest-1')
+  for (const member of [alice, aliceElsewhere, guest]) await joinNow(hub, member, 'r')
+  const joining = new FakeMember('j', 'joining')
+  hub.join(joining, 'r')
+  const before = new Map([alice, aliceElsewhere, guest].map((member) => [member, member.writes.length]))
+
+  hub.signal(alice, 'r', 'typing')
+  t.same(alice.writes.length, before.get(alice), 'not echoed to its sender')
+  t.same(aliceElsewhere.frames.slice(before.get(aliceElsewhere)), [{ type: 'signal', room: 'r', event: 'typing', from: 'Alice', user: 'alice' }], 'the same user\'s other connection gets it')
+  t.same(guest.frames.slice(before.get(guest)), [{ type: 'signal', room: 'r', event: 'typing', from: 'Alice', user: 'alice' }])
+  t.equal(aliceElsewhere.writes.at(-1), guest.writes.at(-1), 'one buffer for every member')
+  t.same(ephemeral.published, [{ room: 'r', topic: 'signal', payload: { e: 'typing', f: 'Alice', u: 'alice' } }], 'told to the other nodes once')
+  hub.signal(guest, 'r', 'away')
+  t.same(guest.ofType('signal').length, 1, 'a guest\'s own signal is not echoed either')
+  t.same(alice.frames.at(-1), { type: 'signal', room: 'r', event: 'away', from: 'guest-1' }, 'a guest\'s signal has no user')
+  t.same(ephemeral.published.at(-1)?.payload, { e: 'away', f: 'guest-1' })
+
+  await microtasks()
+  t.same(joining.ofType('signal'), [], 'a member still reading its history gets none (at most once, never before `joined`)')
+  t.same((await broker.read('r', { limit: 100 })).messages, [], 'nothing stored')
+  t.equal(stats.signalsIn, 2)
+  t.equal(stats.signalsOut, 4)
+  t.equal(stats.messagesIn, 0)
+  hub.signal(guest, 'no-members-here', 'typing')
+  t.equal(ephemeral.published.length, 2, 'a room nobody here is in: nothing relayed, nothing published')
+  t.equal(stats.signalsIn, 2)
+})
+
+t.test('another node\'s signal is checked, then written to every live member; a malformed one is reported and dropped', async (t) => {
+  const ephemeral = new RecordingChannel()
+  const reported: Array<{ error: unknown, context: string }> = []
+  const { hub, stats } = await setup(t, { ephemeral, onError: (error, context) => reported.push({ error, context }) })
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  await joinNow(hub, alice, 'r')
+  await joinNow(hub, bob, 'r')
+  ephemeral.arrive('r', { e: 'typing', f: 'carol', u: 'carol-id' })
+  ephemeral.arrive('r', { e: 'typing', f: 'guest-9' })
+  ephemeral.arrive('r', { e: 'x'.repeat(32), f: '😀'.repeat(32), u: 'u'.repeat(128) })
+  for (const member of [alice, bob]) {
+    t.same(member.ofType('signal'), [
+      { type: 'signal', room: 'r', event: 'typing', from: 'carol', user: 'carol-id' },
+      { type: 'signal', room: 'r', event: 'typing', from: 'guest-9' },
+      { type: 'signal', room: 'r', event: 'x'.repeat(32), from: '😀'.repeat(32), user: 'u'.repeat(128) }
+    ])
+  }
+  t.equal(stats.signalsOut, 6)
+  t.equal(stats.signalsIn, 0, 'counted in where it was sent')
+  t.same(ephemeral.published, [], 'never sent on again')
+
+  const malformed: unknown[] = [
+    null, 'typing', [], { f: 'carol' }, { e: 'Typing', f: 'carol' }, { e: 'x'.repeat(33), f: 'carol' }, { e: 'typing' },
+    { e: 'typing', f: '' }, { e: 'typing', f: 'x'.repeat(33) }, { e: 'typing', f: 'carol', u: 7 }, { e: 'typing', f: 'carol', u: '' },
+    { e: 'typing', f: 'carol', u: 'x'.repeat(129) }, { e: 'typing', f: 'carol', text: 'injected' }
+  ]
+  for (const payload of malformed) ephemeral.arrive('r', payload)
+  t.equal(alice.ofType('signal').length, 3, 'no malformed signal reached a member')
+  t.equal(reported.length, malformed.length, 'each one reported')
+  t.match(reported[0], { error: { message: /malformed signal/ }, context: 'room "r"' })
+  ephemeral.arrive('not-served-here', { e: 'typing', f: 'carol' })
+  t.equal(reported.length, malformed.length, 'a room this node does not serve is ignored')
 })
 
 t.test('presence with PRESENCE_BATCH_MS=0: each change goes at once', async (t) => {
