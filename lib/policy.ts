@@ -170,8 +170,10 @@ function policySchema (limits: HistoryLimits) {
     presence: z.boolean({ error: 'expected true or false' }).optional(),
     signals: z.boolean({ error: 'expected true or false' }).optional()
   }, { error: 'expected an object of policy fields' }).superRefine((policy, ctx) => {
+    // A field already wrong by itself is reported once, for itself.
+    const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'historySize' || issue.path?.[0] === 'historyOnJoin')
     const size = policy.historySize ?? limits.historySize
-    if (policy.historyOnJoin !== undefined && policy.historyOnJoin > size) {
+    if (!ownProblem && policy.historyOnJoin !== undefined && policy.historyOnJoin > size) {
       ctx.addIssue({ code: 'custom', path: ['historyOnJoin'], message: `expected at most historySize (${size})` })
     }
   }).transform((policy): Policy => {
