@@ -176,6 +176,9 @@ function policySchema (limits: HistoryLimits) {
     if (!ownProblem && policy.historyOnJoin !== undefined && policy.historyOnJoin > size) {
       ctx.addIssue({ code: 'custom', path: ['historyOnJoin'], message: `expected at most historySize (${size})` })
     }
+  }, {
+    // Also when another field of the policy is wrong: every problem gets its line at once.
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null
   }).transform((policy): Policy => {
     const historySize = policy.historySize ?? limits.historySize
     return {

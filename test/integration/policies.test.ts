@@ -2,34 +2,14 @@
 // users and granted users on each policy, owner rooms, a read-only room fed
 // by the HTTP API, the check order, a refresh that narrows grants,
 // per-namespace history and presence, and a token whose grants are malformed.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { broadcast, metric } from '../helpers/http.js'
+import { policyFile, TEST_POLICIES } from '../helpers/policies.js'
 import { startServer, TEST_TOKEN, type RunningServer } from '../helpers/server.js'
 import { hsToken, TEST_JWT_SECRET } from '../helpers/tokens.js'
 import { sleep } from '../helpers/wait.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
-
-export const TEST_POLICIES = {
-  namespaces: {
-    members: { join: 'authenticated' },
-    granted: { join: 'granted', send: 'granted' },
-    inbox: { join: 'owner' },
-    announce: { send: 'none', signals: false },
-    quiet: { presence: false },
-    short: { historySize: 3, historyOnJoin: 2 },
-    nohist: { historySize: 0 }
-  }
-}
-
-export function policyFile (contents: unknown = TEST_POLICIES): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'policies-')), 'namespaces.json')
-  writeFileSync(path, JSON.stringify(contents))
-  return path
-}
 
 async function start (t: Test, env: Record<string, string> = {}): Promise<RunningServer> {
   return startServer(t, { AUTH_JWT_SECRET: TEST_JWT_SECRET, NAMESPACES_FILE: policyFile(), MAX_ROOMS_PER_CONNECTION: '4', ...env })
