@@ -174,12 +174,12 @@ export class Hub {
       this.announce(target, present, 1, elsewhere)
     }
 
-    // A room that keeps nothing has nothing to replay, and nothing a resume can recover (PROTOCOL §8).
-    const read = policy.historySize === 0
-      ? Promise.resolve({ messages: [], recovered: since === undefined })
-      : since === undefined
-        ? this.broker.read(room, { limit: policy.historyOnJoin })
-        : this.broker.read(room, { since, limit: policy.historySize, fallbackLimit: policy.historyOnJoin })
+    const stored = since === undefined
+      ? this.broker.read(room, { limit: policy.historyOnJoin })
+      : this.broker.read(room, { since, limit: policy.historySize, fallbackLimit: policy.historyOnJoin })
+    // A room that keeps nothing has nothing a resume can recover (PROTOCOL §8). It is still read (with limits of 0):
+    // in cluster mode the read waits for the room's subscription, so `joined` comes once live messages flow.
+    const read = policy.historySize === 0 ? stored.then(() => ({ messages: [], recovered: since === undefined })) : stored
     const remoteMembers = policy.presence ? this.presence.remoteMembers(room, target.users) : Promise.resolve([])
     Promise.all([read, remoteMembers]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.

@@ -12,7 +12,8 @@ export const TEST_POLICIES = {
     announce: { send: 'none', signals: false },
     quiet: { presence: false },
     short: { historySize: 3, historyOnJoin: 2 },
-    nohist: { historySize: 0 }
+    nohist: { historySize: 0 },
+    nojoin: { historyOnJoin: 0 }
   }
 }
 

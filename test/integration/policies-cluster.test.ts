@@ -37,6 +37,21 @@ t.test('cluster: per-namespace history, a room that keeps nothing, presence off'
     t.same(resume.messages('short:c').map((frame) => frame.text), ['m5', 'm6'])
   })
 
+  t.test('historyOnJoin 0: a plain join replays nothing, a resume still recovers', async (t) => {
+    const writer = await TestClient.open(t, a.wsUrl, 'w0')
+    await writer.join('nojoin:c')
+    const first = await writer.sendAndAck('nojoin:c', 'one')
+    await writer.sendAndAck('nojoin:c', 'two')
+    const plain = await TestClient.open(t, b.wsUrl, 'p0')
+    t.equal((await plain.join('nojoin:c')).recovered, true)
+    const resume = await TestClient.open(t, b.wsUrl, 'r0')
+    t.equal((await resume.join('nojoin:c', first)).recovered, true)
+    await plain.barrier()
+    await resume.barrier()
+    t.same(plain.messages('nojoin:c'), [], 'nothing on a plain join')
+    t.same(resume.messages('nojoin:c').map((frame) => frame.text), ['two'], 'what was missed on a resume')
+  })
+
   t.test('historySize 0: nothing stored, each message delivered once on both nodes, a resume gets recovered: false', async (t) => {
     const onA = await TestClient.open(t, a.wsUrl, 'x')
     const onB = await TestClient.open(t, b.wsUrl, 'y')
