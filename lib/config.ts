@@ -2,7 +2,8 @@
 // contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { loadPolicies, type Policies } from './policy.js'
+import type { Policies } from './policy.js'
+import { loadPolicies } from './policy-file.js'
 
 /** Empty means unset, for every variable. */
 const optionalText = z.string().trim().optional().transform((value) => value === '' ? undefined : value)

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseRoomsClaim, type Grants } from '../../lib/auth/grants.js'
+import { loadPolicies } from '../../lib/policy-file.js'
 import {
-  decide, defaultPolicies, defaultPolicy, loadPolicies, namespaceOf, pagePolicies, policyFor,
+  decide, defaultPolicies, defaultPolicy, namespaceOf, pagePolicies, policyFor,
   type JoinRule, type Operation, type Policies, type Policy, type SendRule, type Subject
 } from '../../lib/policy.js'
 
