@@ -13,6 +13,7 @@ import {
   type ClientFrame, type ErrorCode, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
+import { decide, type Decision, type Operation } from './policy.js'
 import { POLICY_CLOSE_LINGER_MS, RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
@@ -324,6 +325,8 @@ export class Connection implements Member, Corkable, Tracked {
     const hub = this.options.hub
     switch (frame.type) {
       case 'join':
+        // Every join, a resume's `join … since` included, is checked before the room limit (PROTOCOL §2).
+        if (!this.allowed('join', frame.room, frame.ref)) return
         if (hub.join(this, frame.room, frame.since, frame.ref) === 'too_many_rooms') {
           this.error('too_many_rooms', `a connection may be in at most ${this.options.hub.maxRoomsPerConnection} rooms; leave one first`, frame.ref)
         } else {
@@ -361,6 +364,7 @@ export class Connection implements Member, Corkable, Tracked {
       if (this.closing) return
       if (outcome.ok) {
         session.renew(outcome.identity)
+        this.leaveForbiddenRooms()
         if (ref !== undefined) this.write(textFrame(encodeAuthAck(ref, session.expiresIn)))
       } else if (outcome.reason === 'unavailable') {
         this.error('unavailable', `${outcome.message}; the connection keeps its current token`, ref)
@@ -371,6 +375,32 @@ export class Connection implements Member, Corkable, Tracked {
       this.options.onInternalError?.(error, 'a token refresh failed unexpectedly; the client was told unavailable')
       this.error('unavailable', 'the token could not be checked; the connection keeps its current token', ref)
     })
+  }
+
+  /**
+   * May this connection `operation` in `room`, by the room's policy and its
+   * token's current grants (PROTOCOL §8)? Membership is the caller's check.
+   */
+  mayAct (operation: Operation, room: string): Decision {
+    return decide(operation, room, { user: this.user, grants: this.session?.grants }, this.options.hub.policies)
+  }
+
+  /** The policy step of §2's check order: false, with `forbidden` sent (the connection stays open), when refused. */
+  private allowed (operation: Operation, room: string, ref: string | undefined): boolean {
+    const decision = this.mayAct(operation, room)
+    if (decision.allowed) return true
+    this.error('forbidden', decision.reason, ref)
+    return false
+  }
+
+  /** A refreshed token may grant less: every room it no longer lets the connection join is left at once, with `left`. */
+  private leaveForbiddenRooms (): void {
+    const hub = this.options.hub
+    for (const room of hub.roomsOf(this)) {
+      if (this.mayAct('join', room).allowed) continue
+      hub.leave(this, room)
+      this.write(textFrame(encodeLeft(room)))
+    }
   }
 
   /**
@@ -393,6 +423,7 @@ export class Connection implements Member, Corkable, Tracked {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
       return
     }
+    if (!this.allowed('send', room, ref)) return
     if (!this.sendBucket.take(now)) {
       if (this.strike()) return
       this.error('rate_limited', `too many messages: at most ${this.options.rateLimitPerSec} per second (bursts of ${this.options.rateLimitBurst}); slow down`, ref)
@@ -427,7 +458,7 @@ export class Connection implements Member, Corkable, Tracked {
       this.error('not_joined', `join room "${room}" before sending signals to it`, ref)
       return
     }
-    if (!this.signalAllowedByPolicy(room, ref)) return
+    if (!this.allowed('signal', room, ref)) return
     if (!this.signalBucket.take(now)) {
       if (this.strike()) return
       this.error('rate_limited', `too many signals: at most ${this.options.signalRatePerSec} per second (bursts of ${this.options.signalBurst}); slow down`, ref)
@@ -436,17 +467,6 @@ export class Connection implements Member, Corkable, Tracked {
     this.rateLimitStrikes = 0
     hub.signal(this, room, event)
     if (ref !== undefined) this.write(textFrame(encodeSignalAck(ref)))
-  }
-
-  /**
-   * POLICY HOOK for signals — TODO(PROTOCOL §8, issue 12): the room's policy
-   * decides here, after membership and before the signal bucket. A signal
-   * needs `signals: true` and the right to `send` in the room; a refusal
-   * answers `error` `forbidden` with `ref` (and returns false), taking no
-   * token. Until the policy decision is wired in, every signal is allowed.
-   */
-  private signalAllowedByPolicy (_room: string, _ref: string | undefined): boolean {
-    return true
   }
 
   /** Sends an `error` frame (the connection stays open) and counts it. */

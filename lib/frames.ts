@@ -2,6 +2,7 @@
 // (serialised by hand-picked shapes, once per message, never per member).
 // The rules on rooms, names and text live in rules.ts and are re-exported here.
 import { z } from 'zod'
+import type { PagePolicy } from './policy.js'
 import { checkName, codePointLength, NAME_MAX_LENGTH, NAME_PROBLEMS, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
 export * from './rules.js'
@@ -156,8 +157,20 @@ export interface Origin {
   api?: true | undefined
 }
 
+/** The policies as GET /config.json shows them. */
+export interface PagePolicies {
+  default: PagePolicy
+  namespaces: Record<string, PagePolicy>
+}
+
+/** Without NAMESPACES_FILE: every room follows §8's default policy. */
+const DEFAULT_PAGE_POLICIES: PagePolicies = {
+  default: { join: 'anyone', send: 'members', presence: true, signals: true },
+  namespaces: {}
+}
+
 /** Every `code` an `error` frame may carry (PROTOCOL §3). */
-export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid'])
+export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid', 'forbidden'])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
 const Names = z.array(z.string())
@@ -313,10 +326,16 @@ export interface PageConfig {
   tokenUrl?: string
   /** AUTH_REQUIRED: guests are refused, so a page without a token should say so rather than connect. */
   authRequired?: true
+  /** The room policies (NAMESPACES_FILE, PROTOCOL §8) without history sizes: what the page may offer in each room. */
+  policies: PagePolicies
 }
 
-export function pageConfig (maxTextLength: number, auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {}): PageConfig {
-  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+export function pageConfig (
+  maxTextLength: number,
+  auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {},
+  policies: PagePolicies = DEFAULT_PAGE_POLICIES
+): PageConfig {
+  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE, policies }
   if (auth.tokenUrl !== undefined) config.tokenUrl = auth.tokenUrl
   if (auth.authRequired === true) config.authRequired = true
   return config

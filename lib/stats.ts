@@ -22,7 +22,7 @@ export function createStats (): Stats {
     messagesOut: 0,
     signalsIn: 0,
     signalsOut: 0,
-    errors: { invalid_frame: 0, not_joined: 0, rate_limited: 0, too_many_rooms: 0, unavailable: 0, timeout: 0, token_invalid: 0 },
+    errors: { invalid_frame: 0, not_joined: 0, rate_limited: 0, too_many_rooms: 0, unavailable: 0, timeout: 0, token_invalid: 0, forbidden: 0 },
     slowConsumerCloses: 0,
     rateLimitedFrames: 0,
     heartbeatTerminations: 0

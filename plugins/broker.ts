@@ -6,6 +6,7 @@ import type { Broker, EphemeralChannel } from '../lib/broker.js'
 import { type IdempotencyStore, MemoryIdempotencyStore } from '../lib/idempotency.js'
 import { MemoryBroker } from '../lib/memory-broker.js'
 import { MemoryPresence } from '../lib/memory-presence.js'
+import { policyFor } from '../lib/policy.js'
 import type { Presence } from '../lib/presence.js'
 import { RedisBroker } from '../lib/redis-broker.js'
 import type { RedisErrorReporter } from '../lib/redis-errors.js'
@@ -31,9 +32,12 @@ declare module 'fastify' {
 
 export default fp(async function brokerPlugin (fastify) {
   const { config } = fastify
+  // Each room's log is capped at its namespace's historySize (NAMESPACES_FILE).
+  const roomHistorySize = (room: string): number => policyFor(config.namespacesFile, room).historySize
   if (config.redisUrl === undefined) {
     fastify.decorate('broker', new MemoryBroker({
       historySize: config.historySize,
+      roomHistorySize,
       historyMaxBytes: config.historyMaxBytes,
       historyTotalMaxBytes: config.historyTotalMaxBytes,
       maxIdleRooms: config.maxIdleRooms
@@ -52,6 +56,7 @@ export default fp(async function brokerPlugin (fastify) {
       subscriber,
       nodeId: config.nodeId,
       historySize: config.historySize,
+      roomHistorySize,
       historyMaxBytes: config.historyMaxBytes,
       historyTtlS: config.historyTtlS,
       readyProbeMs: config.readyProbeMs,

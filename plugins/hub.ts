@@ -16,6 +16,7 @@ export default fp(async function hubPlugin (fastify) {
     stats,
     historyOnJoin: config.historyOnJoin,
     historySize: config.historySize,
+    policies: config.namespacesFile,
     presenceBatchMs: config.presenceBatchMs,
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     ephemeral,

@@ -24,7 +24,8 @@ const ERROR_CODES: Record<ErrorCode, string> = {
   too_many_rooms: 'The connection is in MAX_ROOMS_PER_CONNECTION rooms already: leave one first.',
   unavailable: 'The broker cannot take the message right now: nothing was published, the client may retry.',
   timeout: 'The store did not answer in time: the message may or may not have been published; if it was, it arrives like any other.',
-  token_invalid: 'An `auth` frame\'s token was refused (another `sub`, expired, revoked, bad), or the connection is a guest\'s: the connection keeps its current token.'
+  token_invalid: 'An `auth` frame\'s token was refused (another `sub`, expired, revoked, bad), or the connection is a guest\'s: the connection keeps its current token.',
+  forbidden: 'The room\'s policy or the token\'s grants do not allow this `join`, `send` or `signal` (PROTOCOL §8); nothing else changed and the connection stays open.'
 }
 
 /**

@@ -9,8 +9,9 @@ import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
 import { MemoryBroker } from '../../lib/memory-broker.js'
 import { MemoryPresence } from '../../lib/memory-presence.js'
+import { defaultPolicy } from '../../lib/policy.js'
 import { createStats } from '../../lib/stats.js'
-import { FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { FakeMember, payloadOf, settle } from '../helpers/fake-member.js'
 import { ManualTimer } from '../helpers/manual-timer.js'
 
 /** A memory broker whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
@@ -713,4 +714,52 @@ t.test('a replay stops when the member leaves, re-joins or closes while it waits
   await broker.publish('r', 'x', 'live')
   t.same(bob.texts('r'), [], 'and does not go live')
   hub.disconnect(bob)
+})
+
+t.test('presence: false — 1000 joins and their leaves send no presence frame to anyone, and tell no other node', async (t) => {
+  const presence = new RecordingPresence()
+  const base = defaultPolicy({ historySize: 1000, historyOnJoin: 50 })
+  const policies = { default: base, namespaces: new Map([['big', { ...base, presence: false }]]) }
+  const { hub, timer } = await setup(t, { presence, policies, presenceBatchMs: 100 })
+  const members = Array.from({ length: 1000 }, (_, i) => new FakeMember(`m${i}`, `member-${i}`))
+  for (const member of members) hub.join(member, 'big:stage')
+  await settle()
+  timer.advance(1000)
+  await settle()
+  t.equal(members.filter((member) => member.ofType('joined').length === 1).length, 1000, 'every join answered')
+  t.ok(members.every((member) => (member.ofType('joined')[0]?.members as string[]).length === 0), 'joined.members is [] for every one')
+  for (const member of members.slice(0, 500)) hub.leave(member, 'big:stage')
+  timer.advance(1000)
+  await settle()
+  t.equal(members.reduce((sum, member) => sum + member.ofType('presence').length, 0), 0, 'not one presence frame')
+  t.same(presence.published, [], 'nothing published for other nodes')
+
+  const other = new FakeMember('o', 'other')
+  hub.join(other, 'lobby')
+  hub.join(members[999] as FakeMember, 'lobby')
+  await settle()
+  timer.advance(1000)
+  t.ok(presence.published.length > 0, 'a default room still announces joins')
+})
+
+t.test('per-room history: historyOnJoin and historySize from the room\'s policy; historySize 0 replays nothing and recovers nothing', async (t) => {
+  const base = defaultPolicy({ historySize: 1000, historyOnJoin: 50 })
+  const policies = { default: base, namespaces: new Map([['short', { ...base, historySize: 5, historyOnJoin: 2 }], ['none', { ...base, historySize: 0, historyOnJoin: 0 }]]) }
+  const { hub, broker } = await setup(t, { policies })
+  const ids = []
+  for (let i = 0; i < 5; i++) ids.push((await broker.publish('short:1', 'x', `m${i}`)).id)
+  const plain = new FakeMember('p')
+  hub.join(plain, 'short:1')
+  await settle()
+  t.same(plain.texts('short:1'), ['m3', 'm4'], 'historyOnJoin 2')
+  const resume = new FakeMember('r')
+  hub.join(resume, 'short:1', ids[0])
+  await settle()
+  t.same(resume.texts('short:1'), ['m1', 'm2', 'm3', 'm4'])
+  const id = (await broker.publish('none:1', 'x', 'gone')).id
+  const none = new FakeMember('n')
+  hub.join(none, 'none:1', id)
+  await settle()
+  t.equal(none.ofType('joined')[0]?.recovered, false)
+  t.same(none.texts('none:1'), [])
 })
