@@ -7,7 +7,9 @@ import {
 } from '../../lib/frames.js'
 
 const MAX = 10
-const parse = createFrameParser(MAX)
+/** MAX_DATA_BYTES of these tests. */
+const MAX_DATA = 64
+const parse = createFrameParser(MAX, MAX_DATA)
 
 function accepted (t: Test, raw: unknown): Record<string, unknown> {
   const result = parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
@@ -97,7 +99,7 @@ t.test('text length is counted in code points, at exactly MAX and MAX+1', async 
   // The raw JSON escape form of the same text is counted the same way.
   accepted(t, `{"type":"send","room":"r","text":"${'\\ud83d\\ude00'.repeat(MAX)}"}`)
 
-  const wide = createFrameParser(4096)
+  const wide = createFrameParser(4096, MAX_DATA)
   t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4096) })).ok, true, 'default MAX_TEXT_LENGTH of 4096 accepted')
   t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4097) })).ok, false, '4097 refused')
 })
@@ -150,8 +152,8 @@ t.test('not JSON, or not an object', async (t) => {
 })
 
 t.test('parsers built for different limits are independent', async (t) => {
-  const small = createFrameParser(1)
-  const big = createFrameParser(100)
+  const small = createFrameParser(1, MAX_DATA)
+  const big = createFrameParser(100, MAX_DATA)
   const frame = JSON.stringify({ type: 'send', room: 'r', text: 'ab' })
   t.equal(small(frame).ok, false)
   t.equal(big(frame).ok, true)
@@ -185,7 +187,7 @@ t.test('encodeMessage, built by hand, is byte for byte the JSON of the message o
 })
 
 t.test('the hand-checked send frame agrees with the zod schema, valid or not', async (t) => {
-  const { ClientFrame } = createFrameSchemas(MAX)
+  const { ClientFrame } = createFrameSchemas(MAX, MAX_DATA)
   const long = 'x'.repeat(MAX)
   const candidates: unknown[] = [
     { type: 'send', room: 'r', text: 'hi' },

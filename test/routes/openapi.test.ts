@@ -97,7 +97,7 @@ function upgrade (url: string, path: string, headers: Record<string, string> = {
   })
 }
 
-const document = buildOpenApiDocument({ maxTextLength: testConfig().maxTextLength })
+const document = buildOpenApiDocument({ maxTextLength: testConfig().maxTextLength, maxDataBytes: testConfig().maxDataBytes })
 
 t.test('the document is valid OpenAPI 3.1', async (t) => {
   const result = await new Validator().validate(structuredClone(document))

@@ -37,7 +37,7 @@ t.test('the parser refuses a broken document (the check above can fail)', async 
 t.test('every client and server frame is a message, with an operation', async (t) => {
   const document = JSON.parse(committed)
   const messages = Object.keys(document.components.messages).sort()
-  const { ClientFrame } = createFrameSchemas(100)
+  const { ClientFrame } = createFrameSchemas(100, 1024)
   t.same(messages, [...frameTypes(ClientFrame), ...frameTypes(ServerFrame)].sort())
   const operated = Object.values(document.operations as Record<string, { messages: Array<{ $ref: string }> }>)
     .flatMap((operation) => operation.messages.map((message) => message.$ref.split('/').pop())).sort()
@@ -48,10 +48,11 @@ t.test('every client and server frame is a message, with an operation', async (t
 
 t.test('the payload schemas agree with the frame parser and the encoders', async (t) => {
   const maxTextLength = 8
-  const document = buildAsyncApiDocument({ maxTextLength })
+  const maxDataBytes = 16
+  const document = buildAsyncApiDocument({ maxTextLength, maxDataBytes })
   const ajv = new Ajv({ strict: false })
   const valid = (name: string, value: unknown) => ajv.validate(document.components.schemas[name] as object, value)
-  const parse = createFrameParser(maxTextLength)
+  const parse = createFrameParser(maxTextLength, maxDataBytes)
 
   const clientFrames: Array<[string, unknown]> = [
     ['JoinFrame', { type: 'join', room: 'lobby' }],
