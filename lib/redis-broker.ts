@@ -9,7 +9,7 @@ import {
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
   type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
-import type { Origin, StoredMessage } from './frames.js'
+import type { StoredMessage } from './frames.js'
 import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
@@ -88,7 +88,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 
   /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
-  async publish (room: string, from: string, text: string, options?: Origin & { idempotencyKey?: undefined }): Promise<StoredMessage>
+  async publish (room: string, from: string, text: string, options?: PublishOptions & { idempotencyKey?: undefined }): Promise<StoredMessage>
   async publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
   async publish (room: string, from: string, text: string, options: PublishOptions = {}): Promise<StoredMessage | PublishReceipt> {
     // Not sent at all: surely not published (ioredis would refuse it too, with no offline queue).

@@ -24,6 +24,7 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     broadcastToken: undefined,
     maxPayloadBytes: 65536,
     maxTextLength: 4096,
+    maxDataBytes: 8192,
     historySize: 1000,
     historyOnJoin: 50,
     pingIntervalMs: 25000,
@@ -99,6 +100,8 @@ t.test('each bad variable gives one line naming it', async (t) => {
     ['BROADCAST_TOKEN', 'short'],
     ['MAX_PAYLOAD_BYTES', '10'],
     ['MAX_TEXT_LENGTH', '0'],
+    ['MAX_DATA_BYTES', '1'],
+    ['MAX_DATA_BYTES', 'big'],
     ['HISTORY_SIZE', '0'],
     ['HISTORY_ON_JOIN', 'many'],
     ['PING_INTERVAL_MS', '5'],
@@ -152,6 +155,15 @@ t.test('HISTORY_ON_JOIN may not exceed HISTORY_SIZE', async (t) => {
 
   const together = problemsOf({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
   t.same(together.map((line) => line.split(':')[0]).sort(), ['HISTORY_ON_JOIN', 'PORT'], 'reported alongside other bad variables')
+})
+
+t.test('MAX_DATA_BYTES may not exceed MAX_PAYLOAD_BYTES', async (t) => {
+  t.match(problemsOf({ MAX_DATA_BYTES: '70000' }), [/^MAX_DATA_BYTES: expected at most MAX_PAYLOAD_BYTES \(65536\): a frame could never carry more/])
+  t.equal(problemsOf({ MAX_DATA_BYTES: '70000' }).length, 1)
+  t.equal(loadConfig({ MAX_DATA_BYTES: '1024', MAX_PAYLOAD_BYTES: '1024' }).maxDataBytes, 1024, 'equal is fine')
+  t.equal(loadConfig({ MAX_DATA_BYTES: '2' }).maxDataBytes, 2, '{} is the smallest object')
+  t.same(problemsOf({ MAX_DATA_BYTES: '2048', MAX_PAYLOAD_BYTES: '10' }).map((line) => line.split(':')[0]), ['MAX_PAYLOAD_BYTES'],
+    'a MAX_PAYLOAD_BYTES that is itself invalid does not also blame MAX_DATA_BYTES')
 })
 
 t.test('a bad BROADCAST_TOKEN is named but its value is not printed', async (t) => {
