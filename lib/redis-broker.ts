@@ -97,17 +97,17 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const ts = this.now()
     const { historySize, historyMaxBytes, historyTtlS } = this.options
     const { idempotencyKey: key, user, api, data } = options
-    // A guest's message without data has none of them: stored and published as before users existed.
-    const origin = [user ?? '', api === true ? '1' : '', data ?? ''] as const
+    // The optional fields, '' when absent: a guest's message without data has none, stored and published as before users existed.
+    const optional = [user ?? '', api === true ? '1' : '', data ?? ''] as const
     let reply: PublishReply
     try {
       reply = key === undefined
         ? await this.command.chatPublish(
           keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
-          ...origin)
+          ...optional)
         : await this.command.chatPublishOnce(
           keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
-          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...origin)
+          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
     } catch (error) {
       throw this.publishFailure(error)
     }
