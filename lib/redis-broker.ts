@@ -257,6 +257,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
   private onSubscriptionRestored (): void {
     if (this.closed) return
     for (const sequencer of this.rooms.values()) sequencer.resync()
+    // Judged from now on: a restore that took longer than the probe's patience must not count against it.
+    this.probe.resubscribed()
     this.probe.send()
   }
 

@@ -113,12 +113,11 @@ export class RedisProbe {
     for (const channel of this.channels.keys()) command.spublish(channel, sentAt).catch(onPublishError)
     const now = this.options.now()
     const stale = this.stalest()
-    const subscriber = subscription.client
-    if (stale && now - stale.lastAt > STALE_AFTER_PROBES * readyProbeMs && command.status === 'ready' && subscriber.status === 'ready' &&
+    if (stale && now - stale.lastAt > STALE_AFTER_PROBES * readyProbeMs && command.status === 'ready' && subscription.client.status === 'ready' &&
         now - this.lastResubscribeAt > STALE_AFTER_PROBES * readyProbeMs) {
       this.lastResubscribeAt = now
       // Reconnects at once; the subscription resubscribes, and its owner repairs.
-      subscriber.disconnect(true)
+      subscription.reconnect(stale.master === ONLY_MASTER ? undefined : stale.master)
     }
   }
 

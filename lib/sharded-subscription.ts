@@ -24,12 +24,18 @@ export interface ShardedSubscriptionHandlers {
   restoreFailed: (error: unknown) => void
 }
 
+/** The part of ioredis's Cluster internals `reconnect` reaches into: its sharded subscriber per master. */
+interface ClusterInternals {
+  shardedSubscribers?: { shardedSubscribers?: Map<string, { getInstance: () => { disconnect: () => void } | null }> }
+}
+
 export class ShardedSubscription {
   private readonly channels = new Set<string>()
   private handlers: ShardedSubscriptionHandlers | undefined
   /** Nothing to restore before the first subscription (the connection's first `ready` is not a return). */
   private subscribedOnce = false
   private readonly cluster: Cluster | undefined
+  private awaitingReady = false
 
   constructor (readonly client: RedisClient) {
     this.cluster = client instanceof Cluster ? client : undefined
@@ -63,6 +69,26 @@ export class ShardedSubscription {
     await this.client.sunsubscribe(channel)
   }
 
+  /**
+   * Drops the subscriber connection so that it reconnects (a silently dead
+   * one looks open): on one server the only one, on a Cluster the one to
+   * `master` (a `host:port` of its slot map), or all of them.
+   */
+  reconnect (master?: string): void {
+    if (!this.cluster) {
+      this.client.disconnect(true)
+      return
+    }
+    // Not Cluster#disconnect(true): it stops every sharded subscriber, and in
+    // ioredis 6.0 one stopped while it connects never settles, so the
+    // Cluster's resubscription waits forever. A connection closed under it is
+    // replaced and resubscribed as after any lost connection.
+    const group = (this.cluster as unknown as ClusterInternals).shardedSubscribers?.shardedSubscribers
+    for (const [node, subscriber] of group ?? []) {
+      if (master === undefined || node === master) subscriber.getInstance()?.disconnect()
+    }
+  }
+
   private async send (channels: string[]): Promise<void> {
     if (this.cluster) {
       // ioredis takes the channels of one slot per call; rooms rarely share one.
@@ -77,6 +103,17 @@ export class ShardedSubscription {
   private onReturn (): void {
     if (!this.subscribedOnce || !this.handlers) return
     this.handlers.interrupted()
+    // A reconnecting Cluster may have its subscribers back before it is ready for commands: restore once it is.
+    if (this.cluster && this.cluster.status !== 'ready') {
+      if (!this.awaitingReady) {
+        this.awaitingReady = true
+        this.cluster.once('ready', () => {
+          this.awaitingReady = false
+          this.onReturn()
+        })
+      }
+      return
+    }
     this.restore().then(() => this.handlers?.restored(), (error: unknown) => this.handlers?.restoreFailed(error))
   }
 

@@ -100,9 +100,10 @@ export class RedisCluster {
     for (const node of this.nodes) {
       const listing = await this.tryCommand(node.port, 'CLUSTER', 'NODES')
       if (typeof listing !== 'string') continue
-      const ports = listing.split('\n')
-        .filter((line) => / master(,|\s)/.test(line) && !line.includes('fail'))
-        .map((line) => Number(/:(\d+)@/.exec(line)?.[1]))
+      // <id> <ip:port@bus> <flags> …: flags like "myself,master" or "slave,fail".
+      const ports = listing.split('\n').map((line) => line.split(' '))
+        .filter((fields) => fields[2]?.split(',').includes('master') === true && !(fields[2]?.includes('fail') ?? false))
+        .map((fields) => Number(/:(\d+)@/.exec(fields[1] ?? '')?.[1]))
       return this.nodes.filter((candidate) => ports.includes(candidate.port))
     }
     throw new Error('no cluster node answers')

@@ -17,8 +17,8 @@ const ROOMS = Array.from({ length: 100 }, (_, i) => `room-${i}`)
 const READY_TIMEOUT_MS = 20_000
 
 /** A node process on the cluster, seeded from `seed` only (it finds the other masters itself), once ready. */
-async function startClusterNode (t: Test, seed: string, nodeId: string): Promise<NodeProcess> {
-  const node = await NodeProcess.start(t, { ...CLUSTER_ENV, REDIS_CLUSTER_NODES: seed, NODE_ID: nodeId })
+async function startClusterNode (t: Test, seed: string, nodeId: string, env: Record<string, string> = {}): Promise<NodeProcess> {
+  const node = await NodeProcess.start(t, { ...CLUSTER_ENV, REDIS_CLUSTER_NODES: seed, NODE_ID: nodeId, ...env })
   await waitFor(async () => await readiness(node.url) === 200, `node ${nodeId} ready`, READY_TIMEOUT_MS, 50)
   return node
 }
@@ -119,7 +119,7 @@ t.test('sharded subscriber connections killed on every master while messages flo
     }
   })()
   for (let i = 0; i < PER_ROOM; i++) {
-    for (const room of rooms) publisher.send({ type: 'send', room, text: `m${i}` })
+    for (const room of rooms) publisher.send({ type: 'send', room, text: `m${i}`, ref: `${room}/${i}` })
     await sleep(40)
   }
   const total = PER_ROOM * rooms.length
