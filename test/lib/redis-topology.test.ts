@@ -185,3 +185,52 @@ t.test('a sharded subscription on one server resubscribes in chunks after a reco
   await sleep(100)
   t.notOk(events.includes('chat:{c1}:ch:ignored'), 'a stopped subscription hands nothing on')
 })
+
+t.test('a Cluster whose subscribers are back before it is ready restores once it is', async (t) => {
+  const cluster = await RedisCluster.start(t)
+  const topology: RedisTopology = { kind: 'cluster', seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]?.port ?? 0 }], password: undefined, tls: false }
+  const client = createRedisClient(topology, 'test:early', 'subscriber')
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const subscription = new ShardedSubscription(client)
+  const events: string[] = []
+  subscription.listen({
+    message: () => {},
+    interrupted: () => events.push('interrupted'),
+    restored: () => events.push('restored'),
+    restoreFailed: (error) => events.push(`failed: ${(error as Error).message}`)
+  })
+  // Not connected yet (nothing to send, so nothing connects it).
+  await subscription.subscribe([])
+  // What ioredis emits when its sharded subscribers are back, here while the Cluster is not ready yet.
+  client.emit('subscribersReady')
+  client.emit('subscribersReady')
+  t.same(events, ['interrupted', 'interrupted'], 'held, not restored: the Cluster takes no commands yet')
+  await client.connect()
+  await waitFor(() => events.includes('restored'), 'restored once ready', 10_000)
+  t.equal(events.filter((event) => event === 'restored').length, 1, 'once, however many returns came before')
+})
+
+t.test('a Redis Cluster failover moves the probe to the new master; readiness comes back', async (t) => {
+  const cluster = await RedisCluster.start(t)
+  const topology: RedisTopology = { kind: 'cluster', seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]?.port ?? 0 }], password: undefined, tls: false }
+  const command = createRedisClient(topology, 'test:command', 'command')
+  const subscriber = createRedisClient(topology, 'test:subscriber', 'subscriber')
+  for (const client of [command, subscriber]) client.on('error', () => {})
+  await Promise.all([command.connect(), subscriber.connect()])
+  t.teardown(() => { command.disconnect(); subscriber.disconnect() })
+  const broker = new RedisBroker({ command, subscriber, nodeId: 'f', historySize: 100, historyMaxBytes: 65536, historyTtlS: 60, readyProbeMs: 100, onError: () => {} })
+  await broker.start(() => {})
+  t.teardown(() => broker.close())
+  await waitFor(() => broker.health().ok, 'ready', 10_000)
+  const probe = (broker as unknown as { probe: { channels: Map<string, { master: string }> } }).probe
+  const before = new Set([...probe.channels.values()].map((channel) => channel.master))
+  // A replica takes over its master's slots (a manual, graceful failover).
+  const replica = cluster.nodes.find((node) => !before.has(node.address))
+  await cluster.command(replica?.port ?? 0, 'CLUSTER', 'FAILOVER')
+  await waitFor(async () => (await cluster.masters()).some((master) => master.port === replica?.port), 'the replica promoted', 20_000, 100)
+  await waitFor(() => [...probe.channels.values()].some((channel) => channel.master === replica?.address), 'a probe channel on the new master', 20_000, 100)
+  t.equal(probe.channels.size, 3, 'still one probe channel per master')
+  await waitFor(() => broker.health().ok, 'ready again', 20_000)
+  t.pass('a probe came back from every master, the new one included')
+})
