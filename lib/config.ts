@@ -79,6 +79,23 @@ const jwksUrl = optionalText.transform((value, ctx) => {
   return parsed.href
 })
 
+/** `host:port` addresses, comma-separated (`[::1]:6379` for IPv6): Redis Cluster seeds, Sentinels. */
+const hostPorts = optionalText.transform((value, ctx) => {
+  if (value === undefined) return undefined
+  const list = value.split(',').map((item) => item.trim()).filter(Boolean)
+  const parsed: Array<{ host: string, port: number }> = []
+  for (const item of list) {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[3])
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected comma-separated host:port addresses like redis-0.internal:6379, got "${item}"` })
+      return z.NEVER
+    }
+    parsed.push({ host: match[1] ?? match[2] as string, port })
+  }
+  return parsed
+})
+
 const bool = (fallback: boolean) => optionalText
   .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }).optional())
   .transform((value) => value === undefined ? fallback : value === 'true')
@@ -95,6 +112,11 @@ export const EnvSchema = z.object({
   PORT: int(0, 65535, 3000),
   HOST: optionalText.transform((value) => value ?? '0.0.0.0'),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/.+/, 'expected a redis:// or rediss:// URL').optional()),
+  REDIS_CLUSTER_NODES: hostPorts,
+  REDIS_SENTINELS: hostPorts,
+  REDIS_SENTINEL_MASTER: optionalText,
+  REDIS_PASSWORD: optionalText,
+  REDIS_TLS: bool(false),
   NODE_ID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -').optional())
     .transform((value) => value ?? `node-${Math.random().toString(36).slice(2, 8)}`),
   ALLOWED_ORIGINS: origins,
@@ -142,6 +164,7 @@ export const EnvSchema = z.object({
   LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
     .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {
+  checkRedisTopology(env, ctx)
   // A variable that is already wrong by itself is reported once, for itself.
   const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')
   if (!ownProblem && env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
@@ -158,6 +181,29 @@ export const EnvSchema = z.object({
 })
 
 export type Env = z.output<typeof EnvSchema>
+
+/** At most one Redis topology; the variables that go with one only with it. */
+function checkRedisTopology (env: Pick<Env, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_TLS'>, ctx: z.RefinementCtx): void {
+  const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => env[name] !== undefined)
+  if (chosen.length > 1) {
+    ctx.addIssue({ code: 'custom', path: [chosen[1] as string], message: `expected at most one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES, got ${chosen.join(' and ')}` })
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_MASTER === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_MASTER'], message: 'expected the name of the master the Sentinels watch: REDIS_SENTINELS needs REDIS_SENTINEL_MASTER' })
+  }
+  if (env.REDIS_SENTINEL_MASTER !== undefined && env.REDIS_SENTINELS === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_MASTER'], message: 'expected unset unless REDIS_SENTINELS is set' })
+  }
+  if (env.REDIS_SENTINELS === undefined && env.REDIS_CLUSTER_NODES === undefined) {
+    // A URL carries its own credentials (redis://:password@host) and TLS (rediss://).
+    if (env.REDIS_PASSWORD !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_PASSWORD'], message: 'expected unset unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a REDIS_URL carries its own password)' })
+    }
+    if (env.REDIS_TLS) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_TLS'], message: 'expected false unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (use a rediss:// REDIS_URL)' })
+    }
+  }
+}
 
 /** MAX_TEXT_LENGTH → maxTextLength, for types. */
 type CamelCase<Name extends string> = Name extends `${infer Head}_${infer Tail}`
@@ -205,7 +251,7 @@ export class ConfigError extends Error {
 /** Secrets are named in errors but never printed: the lines end up in logs. */
 function shown (name: string, value: string | undefined): string {
   if (value === undefined || value.trim() === '') return 'nothing: the default applies'
-  if (name === 'BROADCAST_TOKEN' || name === 'AUTH_JWT_SECRET') return `${[...(value ?? '')].length} characters`
+  if (name === 'BROADCAST_TOKEN' || name === 'AUTH_JWT_SECRET' || name === 'REDIS_PASSWORD') return `${[...(value ?? '')].length} characters`
   if (name === 'REDIS_URL' || name === 'AUTH_JWKS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
   return `"${value ?? ''}"`
 }

@@ -1,9 +1,11 @@
 // Cluster broker over Redis: each message is stored in its room's stream and
-// published in one script; every node subscribed to the room receives it, and
+// published on the room's sharded channel in one script (on a Redis Cluster
+// only the room's master carries it); every node subscribed to the room
+// receives it, and
 // a RoomSequencer per room turns that channel into every message once and in
 // order (repairing gaps from the log). The room channel also carries
 // unsequenced ephemeral payloads (presence changes) past the sequencers.
-import { type Redis, ReplyError } from 'ioredis'
+import { ReplyError } from 'ioredis'
 import {
   BrokerTimeoutError, BrokerUnavailableError,
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
@@ -15,13 +17,15 @@ import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
 import { RedisProbe } from './redis-probe.js'
 import { defineScripts, idempotencyKey, type PublishReply, roomKeys, type StreamEntry } from './redis-scripts.js'
+import type { RedisClient } from './redis-topology.js'
 import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
+import { ShardedSubscription } from './sharded-subscription.js'
 
 export interface RedisBrokerOptions {
-  /** Connection for commands and scripts. */
-  command: Redis
-  /** Connection in subscriber mode (it can do nothing else). */
-  subscriber: Redis
+  /** Connection for commands and scripts (one server, a Sentinel's master, or a Redis Cluster). */
+  command: RedisClient
+  /** Connection in subscriber mode (it can do nothing else), of the same topology. */
+  subscriber: RedisClient
   nodeId: string
   historySize: number
   /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
@@ -45,8 +49,8 @@ type EphemeralHandler = (room: string, payload: unknown) => void
 
 export class RedisBroker implements Broker, EphemeralChannel {
   readonly clusterStats: ClusterStats
-  private readonly command: Redis
-  private readonly subscriber: Redis
+  private readonly command: RedisClient
+  private readonly subscription: ShardedSubscription
   private readonly probe: RedisProbe
   private readonly rooms = new Map<string, RoomSequencer>()
   private readonly ephemeralHandlers = new Map<string, EphemeralHandler>()
@@ -54,19 +58,18 @@ export class RedisBroker implements Broker, EphemeralChannel {
   private readonly report: RedisErrorReporter
   private onMessage: MessageHandler | undefined
   private closed = false
-  private subscriberReadyOnce = false
   /** Redis refused the last publish for lack of memory: further refusals are not reported until one succeeds. */
   private full = false
 
   constructor (private readonly options: RedisBrokerOptions) {
     this.command = options.command
-    this.subscriber = options.subscriber
+    this.subscription = new ShardedSubscription(options.subscriber)
     this.now = options.now ?? Date.now
     this.report = options.onError
     defineScripts(this.command)
     const probe = this.probe = new RedisProbe({
       command: this.command,
-      subscriber: this.subscriber,
+      subscription: this.subscription,
       nodeId: options.nodeId,
       readyProbeMs: options.readyProbeMs,
       now: this.now,
@@ -82,11 +85,14 @@ export class RedisBroker implements Broker, EphemeralChannel {
 
   async start (onMessage: MessageHandler): Promise<void> {
     this.onMessage = onMessage
-    this.subscriber.on('message', (channel: string, payload: string) => this.onChannelMessage(channel, payload))
-    this.subscriber.on('ready', () => this.onSubscriberReady())
-    await this.subscriber.subscribe(this.probe.channel)
-    this.subscriberReadyOnce = true
-    this.probe.start()
+    this.subscription.listen({
+      message: (channel, payload) => this.onChannelMessage(channel, payload),
+      interrupted: () => this.onSubscriptionInterrupted(),
+      restored: () => this.onSubscriptionRestored(),
+      // The connection dropped again; its return tries again.
+      restoreFailed: (error) => this.reportUnexpected(error, 'resubscribing after a reconnect')
+    })
+    await this.probe.start()
   }
 
   /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
@@ -110,7 +116,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
           keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
           ...optional)
         : await this.command.chatPublishOnce(
-          keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
+          keys.meta, keys.log, keys.channel, idempotencyKey(room, key), newEpoch(), historySize, historyMaxBytes,
           from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
     } catch (error) {
       throw this.publishFailure(error)
@@ -185,12 +191,12 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (!sequencer) return
     sequencer.stop()
     this.rooms.delete(room)
-    this.subscriber.unsubscribe(roomKeys(room).channel).catch(reportUnlessAway(this.report, 'unsubscribing from a room'))
+    this.subscription.unsubscribe(roomKeys(room).channel).catch(reportUnlessAway(this.report, 'unsubscribing from a room'))
   }
 
   publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
     const wire: Wire = { k: 'e', r: room, n: this.options.nodeId, c: topic, d: payload }
-    this.command.publish(roomKeys(room).channel, JSON.stringify(wire)).catch(reportUnlessAway(this.report, `publishing an ephemeral ${topic} payload`))
+    this.command.spublish(roomKeys(room).channel, JSON.stringify(wire)).catch(reportUnlessAway(this.report, `publishing an ephemeral ${topic} payload`))
   }
 
   onEphemeral (topic: string, handler: EphemeralHandler): void {
@@ -204,6 +210,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
   async close (): Promise<void> {
     this.closed = true
     this.probe.stop()
+    this.subscription.stop()
     for (const sequencer of this.rooms.values()) sequencer.stop()
     this.onMessage = undefined
   }
@@ -211,7 +218,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
   /** Subscribes to the room's channel, then learns where its log stands (messages arriving meanwhile are held). */
   private async subscribeRoom (room: string): Promise<LogPosition> {
     const keys = roomKeys(room)
-    await this.subscriber.subscribe(keys.channel)
+    await this.subscription.subscribe([keys.channel])
     const [epoch, seq] = await this.command.hmget(keys.meta, 'e', 's')
     return { epoch: epoch ?? undefined, seq: Number(seq ?? 0) }
   }
@@ -223,8 +230,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 
   private onChannelMessage (channel: string, payload: string): void {
-    if (channel === this.probe.channel) {
-      this.probe.received(payload)
+    if (this.probe.owns(channel)) {
+      this.probe.received(channel, payload)
       return
     }
     let wire: Wire
@@ -243,20 +250,21 @@ export class RedisBroker implements Broker, EphemeralChannel {
     this.rooms.get(wire.r)?.offer(wire.e, plain ? message : withOrigin(message, wire.u, wire.a === 1 || undefined, wire.d))
   }
 
-  /** The subscriber came back: subscribe again to everything and repair every room. */
-  private onSubscriberReady (): void {
-    if (!this.subscriberReadyOnce || this.closed) return
+  /** The subscriber came back and is subscribing again: hold every room's messages until the gap is known. */
+  private onSubscriptionInterrupted (): void {
+    if (this.closed) return
     this.clusterStats.redisReconnects++
     this.probe.resubscribed()
-    const channels = [this.probe.channel, ...[...this.rooms.keys()].map((room) => roomKeys(room).channel)]
     for (const sequencer of this.rooms.values()) sequencer.hold()
-    this.subscriber.subscribe(...channels).then(() => {
-      for (const sequencer of this.rooms.values()) sequencer.resync()
-      this.probe.send()
-    }, (error: unknown) => {
-      // The connection dropped again; the next 'ready' tries again.
-      this.reportUnexpected(error, 'resubscribing after a reconnect')
-    })
+  }
+
+  /** Every channel is subscribed again: repair every room from its log. */
+  private onSubscriptionRestored (): void {
+    if (this.closed) return
+    for (const sequencer of this.rooms.values()) sequencer.resync()
+    // Judged from now on: a restore that took longer than the probe's patience must not count against it.
+    this.probe.resubscribed()
+    this.probe.send()
   }
 
   private reportUnexpected (error: unknown, context: string): void {

@@ -1,5 +1,5 @@
 // Chooses the broker and the presence: in memory on a single node, Redis in a
-// cluster. Idempotency keys live beside the messages, so they follow the same
+// cluster (one server, Sentinel or Redis Cluster: plugins/redis.ts). Idempotency keys live beside the messages, so they follow the same
 // choice.
 import fp from 'fastify-plugin'
 import type { Broker, EphemeralChannel } from '../lib/broker.js'
@@ -12,6 +12,7 @@ import { RedisBroker } from '../lib/redis-broker.js'
 import type { RedisErrorReporter } from '../lib/redis-errors.js'
 import { RedisIdempotencyStore } from '../lib/redis-idempotency.js'
 import { RedisPresence } from '../lib/redis-presence.js'
+import { redisTopology } from '../lib/redis-topology.js'
 import redisPlugin from './redis.js'
 
 export interface BroadcastResult {
@@ -34,7 +35,7 @@ export default fp(async function brokerPlugin (fastify) {
   const { config } = fastify
   // Each room's log is capped at its namespace's historySize (NAMESPACES_FILE).
   const roomHistorySize = (room: string): number => policyFor(config.namespacesFile, room).historySize
-  if (config.redisUrl === undefined) {
+  if (redisTopology(config) === undefined) {
     fastify.decorate('broker', new MemoryBroker({
       historySize: config.historySize,
       roomHistorySize,
@@ -47,8 +48,8 @@ export default fp(async function brokerPlugin (fastify) {
     fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
   } else {
     await fastify.register(redisPlugin)
+    if (!fastify.redis) throw new Error('the redis plugin did not register its connections')
     const { store, subscriber } = fastify.redis
-    if (!store || !subscriber) throw new Error('the redis plugin did not register its connections')
     // Redis being away is logged once by the connections (plugins/redis.ts); anything else is news.
     const onError: RedisErrorReporter = (err, context) => fastify.log.error({ err, context }, 'unexpected Redis error')
     const broker = new RedisBroker({
