@@ -12,6 +12,7 @@ import { mountMessages } from './messages.js'
 import { mountRooms } from './rooms.js'
 import { PageState } from './state.js'
 import { tokenFetcher } from './token.js'
+import { mountTyping } from './typing-indicator.js'
 
 const limits = await Limits.load(new URL('/config.json', location.href))
 const state = new PageState()
@@ -31,6 +32,7 @@ const identity = mountIdentity({ client, state, limits, onNameSet: () => rooms.f
 const rooms = mountRooms({ client, state, limits, identity, onJoin: composer.focus })
 mountMessages({ client, state })
 mountMembers({ client, state })
+mountTyping({ client, state, limits })
 
 client.connect()
 if (savedName === undefined) identity.focus()
