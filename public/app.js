@@ -31,7 +31,7 @@ const composer = mountComposer({ client, state, limits })
 const identity = mountIdentity({ client, state, limits, onNameSet: () => rooms.focus() })
 const rooms = mountRooms({ client, state, limits, identity, onJoin: composer.focus })
 mountMessages({ client, state })
-mountMembers({ client, state })
+mountMembers({ client, state, limits })
 mountTyping({ client, state, limits })
 
 client.connect()

@@ -1,7 +1,8 @@
 // Rooms with rules on the page, in Chromium (issue 12, item 9): "… is
 // typing" appears on the other page and clears when that member's message
 // arrives or 5 s after their last keystroke signal; a read-only room shows
-// that it is read-only instead of an input, and a refused join says why.
+// that it is read-only instead of an input (and a presence-off room that its
+// member list is not shared), and a refused join says why.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -106,7 +107,7 @@ t.test('a read-only room shows it is read-only and still gets announcements; a r
   const NAMESPACES_FILE = policyFile(t, {
     default: {},
     namespaces: {
-      news: { send: 'none' },
+      news: { send: 'none', presence: false },
       support: { join: 'granted', send: 'granted' }
     }
   })
@@ -117,6 +118,9 @@ t.test('a read-only room shows it is read-only and still gets announcements; a r
   t.equal(await note.textContent(), 'Read-only room: only announcements are posted here.')
   t.notOk(await reader.page.getByTestId('composer').isVisible(), 'no input to type into')
   t.notOk(await reader.page.getByTestId('send-button').isVisible(), 'no send button')
+  // Presence off there: the member list says it is not shared rather than show an empty room.
+  t.ok(await reader.page.getByTestId('members-hidden').isVisible(), 'the member list is not shared in this room')
+  t.equal(await reader.page.getByTestId('member').count(), 0)
 
   const response = await fetch(`${server.url}/rooms/news:today/broadcast`, {
     method: 'POST',
@@ -130,6 +134,8 @@ t.test('a read-only room shows it is read-only and still gets announcements; a r
   await reader.join('lobby')
   await reader.page.getByTestId('composer').waitFor({ state: 'visible' })
   t.notOk(await note.isVisible(), 'the note is only for the read-only room')
+  await reader.waitForMembers(['reader'])
+  t.notOk(await reader.page.getByTestId('members-hidden').isVisible(), 'members are listed again')
   await reader.page.locator('[data-testid=room-tab][data-room="news:today"]').click()
   await note.waitFor({ state: 'visible' })
 
