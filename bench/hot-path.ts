@@ -83,7 +83,9 @@ async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: nu
     frameRatePerSec: 1e9,
     frameBurst: 1e9,
     rateLimitPerSec: 1e9,
-    rateLimitBurst: 1e9
+    rateLimitBurst: 1e9,
+    signalRatePerSec: 1e9,
+    signalBurst: 1e9
   }
   const sinks: CountingSink[] = []
   const connect = (name: string) => {

@@ -2,6 +2,8 @@
 // contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import type { Policies } from './policy.js'
+import { loadPolicies } from './policy-file.js'
 
 /** Empty means unset, for every variable. */
 const optionalText = z.string().trim().optional().transform((value) => value === '' ? undefined : value)
@@ -106,6 +108,8 @@ export const EnvSchema = z.object({
   RATE_LIMIT_PER_SEC: int(1, 1_000_000, 20),
   RATE_LIMIT_BURST: int(1, 1_000_000, 40),
   MAX_ROOMS_PER_CONNECTION: int(1, 100_000, 100),
+  SIGNAL_RATE_PER_SEC: int(1, 1_000_000, 5),
+  SIGNAL_BURST: int(1, 1_000_000, 10),
   PRESENCE_TTL_MS: int(1000, 3_600_000, 30000),
   PRESENCE_BATCH_MS: int(0, 60_000, 100),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
@@ -131,6 +135,8 @@ export const EnvSchema = z.object({
   // At most two weeks: an expiry timer must fit in setTimeout's 2^31 ms.
   AUTH_MAX_TOKEN_TTL_S: int(1, 14 * 24 * 60 * 60, 86400),
   PAGE_TOKEN_URL: optionalText,
+  // The path here; Config.namespacesFile is the file's checked policies (read in ConfigSchema, which knows HISTORY_SIZE).
+  NAMESPACES_FILE: optionalText,
   LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
     .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {
@@ -156,6 +162,9 @@ type CamelCase<Name extends string> = Name extends `${infer Head}_${infer Tail}`
   ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
   : Lowercase<Name>
 
+/** The issue path of a NAMESPACES_FILE problem: its message is already a whole line, one per problem. */
+const POLICY_FILE_PROBLEM = 'NAMESPACES_FILE (contents)'
+
 /** MAX_TEXT_LENGTH → maxTextLength, for values. */
 function camelCase (name: string): string {
   return name.toLowerCase().replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase())
@@ -165,10 +174,18 @@ function camelCase (name: string): string {
 type EnvName = keyof Env
 
 /** The parsed environment under the property names the code uses; every property present, unset ones undefined. */
-const ConfigSchema = EnvSchema.transform((env) => {
+const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const entries = Object.keys(EnvSchema.shape).map((name) => [camelCase(name), env[name as EnvName]])
   // fromEntries forgets the keys; CamelCase is the same mapping as camelCase, for the type.
-  return Object.fromEntries(entries) as { [Name in EnvName as CamelCase<Name>]: Env[Name] }
+  const config = Object.fromEntries(entries) as { [Name in EnvName as CamelCase<Name>]: Env[Name] }
+  // The room policies (PROTOCOL §8) stop the start like a bad variable: one line per problem in the file.
+  const loaded = loadPolicies(env.NAMESPACES_FILE, { historySize: env.HISTORY_SIZE, historyOnJoin: env.HISTORY_ON_JOIN })
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) ctx.addIssue({ code: 'custom', path: [POLICY_FILE_PROBLEM], message: problem })
+    return z.NEVER
+  }
+  // Like ALLOWED_ORIGINS becomes a list, NAMESPACES_FILE becomes what it holds: the checked policies.
+  return { ...config, namespacesFile: loaded.policies } as Omit<typeof config, 'namespacesFile'> & { namespacesFile: Policies }
 })
 
 export type Config = z.output<typeof ConfigSchema>
@@ -198,6 +215,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const problems = new Map<string, string>()
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? 'environment')
+      if (name === POLICY_FILE_PROBLEM) {
+        problems.set(issue.message, issue.message)
+        continue
+      }
       if (!problems.has(name)) problems.set(name, `${name}: ${issue.message} (got ${shown(name, env[name])})`)
     }
     throw new ConfigError([...problems.values()])

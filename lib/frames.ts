@@ -2,12 +2,20 @@
 // (serialised by hand-picked shapes, once per message, never per member).
 // The rules on rooms, names and text live in rules.ts and are re-exported here.
 import { z } from 'zod'
+import type { PagePolicy } from './policy.js'
 import { checkName, codePointLength, NAME_MAX_LENGTH, NAME_PROBLEMS, ROOM_PATTERN, ROOM_RULE, textLengthAllowed, textRule } from './rules.js'
 
 export * from './rules.js'
 
 /** Longest `ref` a client may attach to a frame, in code points. */
 export const REF_MAX_LENGTH = 64
+
+/** A signal's `event` (PROTOCOL §2): a short lower-case word such as `typing`, safe to show and to switch on. */
+export const EVENT_PATTERN = /^[a-z0-9_-]{1,32}$/
+export const EVENT_RULE = '1-32 characters of a-z 0-9 _ -'
+
+export const SignalEvent = z.string({ error: 'expected a string' }).regex(EVENT_PATTERN, `expected ${EVENT_RULE}`)
+  .meta({ description: `What the signal means to the other members, e.g. \`typing\`: ${EVENT_RULE}.` })
 
 export const RoomId = z.string({ error: 'expected a string' }).regex(ROOM_PATTERN, `expected ${ROOM_RULE}`)
 export type RoomId = z.infer<typeof RoomId>
@@ -46,18 +54,20 @@ export function createFrameSchemas (maxTextLength: number) {
   })
   const LeaveFrame = z.strictObject({ type: z.literal('leave'), room: RoomId, ref: Ref.optional() })
   const SendFrame = z.strictObject({ type: z.literal('send'), room: RoomId, text: Text, ref: Ref.optional() })
+  const SignalFrame = z.strictObject({ type: z.literal('signal'), room: RoomId, event: SignalEvent, ref: Ref.optional() })
   // The token's own checks (size first) are the verifier's; here only its shape.
   const AuthFrame = z.strictObject({ type: z.literal('auth'), token: z.string({ error: 'expected a string' }).min(1, 'expected a token'), ref: Ref.optional() })
-  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame, AuthFrame], {
-    error: 'expected "type" to be one of "join", "leave", "send", "auth"'
+  const ClientFrame = z.discriminatedUnion('type', [JoinFrame, LeaveFrame, SendFrame, SignalFrame, AuthFrame], {
+    error: 'expected "type" to be one of "join", "leave", "send", "signal", "auth"'
   })
-  return { JoinFrame, LeaveFrame, SendFrame, AuthFrame, ClientFrame }
+  return { JoinFrame, LeaveFrame, SendFrame, SignalFrame, AuthFrame, ClientFrame }
 }
 
 type Schemas = ReturnType<typeof createFrameSchemas>
 export type JoinFrame = z.infer<Schemas['JoinFrame']>
 export type LeaveFrame = z.infer<Schemas['LeaveFrame']>
 export type SendFrame = z.infer<Schemas['SendFrame']>
+export type SignalFrame = z.infer<Schemas['SignalFrame']>
 export type AuthFrame = z.infer<Schemas['AuthFrame']>
 export type ClientFrame = z.infer<Schemas['ClientFrame']>
 
@@ -147,8 +157,20 @@ export interface Origin {
   api?: true | undefined
 }
 
+/** The policies as GET /config.json shows them. */
+export interface PagePolicies {
+  default: PagePolicy
+  namespaces: Record<string, PagePolicy>
+}
+
+/** Without NAMESPACES_FILE: every room follows §8's default policy. */
+const DEFAULT_PAGE_POLICIES: PagePolicies = {
+  default: { join: 'anyone', send: 'members', presence: true, signals: true },
+  namespaces: {}
+}
+
 /** Every `code` an `error` frame may carry (PROTOCOL §3). */
-export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid'])
+export const ErrorCode = z.enum(['invalid_frame', 'not_joined', 'rate_limited', 'too_many_rooms', 'unavailable', 'timeout', 'token_invalid', 'forbidden'])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
 const Names = z.array(z.string())
@@ -206,10 +228,10 @@ export type LeftFrame = z.infer<typeof LeftFrame>
 
 export const AckFrame = z.strictObject({
   type: z.literal('ack'),
-  ref: z.string().meta({ description: 'The `ref` of the `send` or `auth` it answers.' }),
+  ref: z.string().meta({ description: 'The `ref` of the `send`, `signal` or `auth` it answers.' }),
   id: MessageId.optional().meta({ description: "The stored message's id (an acknowledged `send`)." }),
   expiresIn: z.number().int().optional().meta({ description: 'Whole seconds until the new token expires (an accepted `auth`).' })
-}).meta({ description: 'A `send` with a `ref` was stored and published, or an `auth` with a `ref` was accepted.' })
+}).meta({ description: 'A `send` with a `ref` was stored and published, a `signal` with a `ref` was relayed (no `id`), or an `auth` with a `ref` was accepted.' })
 export type AckFrame = z.infer<typeof AckFrame>
 
 export const ErrorFrame = z.strictObject({
@@ -220,7 +242,17 @@ export const ErrorFrame = z.strictObject({
 }).meta({ description: 'A client frame was refused; the connection stays open.' })
 export type ErrorFrame = z.infer<typeof ErrorFrame>
 
-export const ServerFrame = z.discriminatedUnion('type', [WelcomeFrame, JoinedFrame, MessageFrame, PresenceFrame, LeftFrame, AckFrame, ErrorFrame])
+/** Named apart from the client's `signal` frame, which has the same `type`. */
+export const RelayedSignalFrame = z.strictObject({
+  type: z.literal('signal'),
+  room: z.string(),
+  event: z.string().meta({ description: `The sender's event, ${EVENT_RULE} (e.g. \`typing\`).` }),
+  from: z.string().meta({ description: "Set by the server: the sender's display name." }),
+  user: UserId.optional().meta({ description: "The sender's user id, when the sender was authenticated; trust this, never `from`." })
+}).meta({ description: "Another member's signal: never stored, never replayed, never sent back to its sender; at most once." })
+export type RelayedSignalFrame = z.infer<typeof RelayedSignalFrame>
+
+export const ServerFrame = z.discriminatedUnion('type', [WelcomeFrame, JoinedFrame, MessageFrame, RelayedSignalFrame, PresenceFrame, LeftFrame, AckFrame, ErrorFrame])
 /** Every frame the server sends; `public/chat-client.js` imports this type. */
 export type ServerFrame = z.infer<typeof ServerFrame>
 
@@ -250,6 +282,11 @@ function originFields ({ user, api }: StoredMessage): string {
   return `${user === undefined ? '' : `,"user":${JSON.stringify(user)}`}${api === undefined ? '' : ',"api":true'}`
 }
 
+/** Built once per signal and shared by every member it reaches. */
+export function encodeSignal (room: string, event: string, from: string, user?: string): string {
+  return encode(user === undefined ? { type: 'signal', room, event, from } : { type: 'signal', room, event, from, user })
+}
+
 export function encodePresence (room: string, joined: string[], left: string[]): string {
   return encode({ type: 'presence', room, joined, left })
 }
@@ -260,6 +297,11 @@ export function encodeLeft (room: string): string {
 
 export function encodeAck (ref: string, id: string): string {
   return encode({ type: 'ack', ref, id })
+}
+
+/** A relayed `signal`'s ack: no id, nothing was stored. */
+export function encodeSignalAck (ref: string): string {
+  return encode({ type: 'ack', ref })
 }
 
 export function encodeAuthAck (ref: string, expiresIn: number): string {
@@ -284,10 +326,16 @@ export interface PageConfig {
   tokenUrl?: string
   /** AUTH_REQUIRED: guests are refused, so a page without a token should say so rather than connect. */
   authRequired?: true
+  /** The room policies (NAMESPACES_FILE, PROTOCOL §8) without history sizes: what the page may offer in each room. */
+  policies: PagePolicies
 }
 
-export function pageConfig (maxTextLength: number, auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {}): PageConfig {
-  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE }
+export function pageConfig (
+  maxTextLength: number,
+  auth: { tokenUrl?: string | undefined, authRequired?: boolean } = {},
+  policies: PagePolicies = DEFAULT_PAGE_POLICIES
+): PageConfig {
+  const config: PageConfig = { maxTextLength, maxNameLength: NAME_MAX_LENGTH, roomPattern: ROOM_PATTERN.source, roomRule: ROOM_RULE, policies }
   if (auth.tokenUrl !== undefined) config.tokenUrl = auth.tokenUrl
   if (auth.authRequired === true) config.authRequired = true
   return config

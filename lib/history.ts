@@ -42,6 +42,11 @@ export class HistoryRing {
 
   /** Keeps `message` (its sequence follows the previous one's); returns the change in bytes held, negative when trimming freed more. */
   push (message: StoredMessage): number {
+    // A ring of no messages (historySize 0) only knows the position.
+    if (this.capacity === 0) {
+      this.newest = message.seq
+      return 0
+    }
     const before = this.held
     const cost = messageCost(message)
     if (this.count === this.capacity) this.dropOldest()

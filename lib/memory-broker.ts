@@ -20,6 +20,8 @@ interface RoomLog {
 export interface MemoryBrokerOptions {
   /** Messages kept per room (HISTORY_SIZE). */
   historySize: number
+  /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
+  roomHistorySize?: (room: string) => number
   /** Bytes kept per room (HISTORY_MAX_BYTES, by history.ts messageCost); unbounded when absent. */
   historyMaxBytes?: number
   /** Bytes kept for all rooms together (HISTORY_TOTAL_MAX_BYTES); unbounded when absent. */
@@ -118,7 +120,7 @@ export class MemoryBroker implements Broker {
   private log (room: string): RoomLog {
     let log = this.logs.get(room)
     if (!log) {
-      log = { room, epoch: newEpoch(), seq: 0, ring: new HistoryRing(this.options.historySize, this.maxBytes) }
+      log = { room, epoch: newEpoch(), seq: 0, ring: new HistoryRing(this.options.roomHistorySize?.(room) ?? this.options.historySize, this.maxBytes) }
       this.logs.set(room, log)
     }
     return log

@@ -24,6 +24,8 @@ export interface RedisBrokerOptions {
   subscriber: Redis
   nodeId: string
   historySize: number
+  /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
+  roomHistorySize?: (room: string) => number
   /** UTF-8 bytes of text a room's log keeps at most (HISTORY_MAX_BYTES). */
   historyMaxBytes: number
   /** A room's log expires this long after its last message (HISTORY_TTL_S). */
@@ -95,7 +97,9 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (this.command.status !== 'ready') throw new BrokerUnavailableError('Redis is not connected; nothing was published, try again')
     const keys = roomKeys(room)
     const ts = this.now()
-    const { historySize, historyMaxBytes, historyTtlS } = this.options
+    const { historyMaxBytes, historyTtlS } = this.options
+    // 0 keeps nothing: the script trims the new entry at once, the sequence still advances (ids stay unique).
+    const historySize = this.options.roomHistorySize?.(room) ?? this.options.historySize
     const { idempotencyKey: key, user, api } = options
     // A guest's message has neither: stored and published as before users existed.
     const origin = [user ?? '', api === true ? '1' : ''] as const

@@ -164,6 +164,7 @@ return { epoch, seq }
 /**
  * A client's read (join with or without `since`, history API).
  * KEYS: meta, log. ARGV: since epoch ('' for none), since seq, limit, fallback limit.
+ * A limit of 0 (historyOnJoin 0, a historySize 0 room) reads nothing: Redis answers COUNT 0 with nil, hence `or {}`.
  * Returns { epoch or false, recovered (1/0), entries oldest first }.
  */
 export const READ_SCRIPT = `
@@ -181,12 +182,12 @@ if ARGV[1] ~= '' then
     local firstSeq = last + 1
     if #first > 0 then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
     if since >= firstSeq - 1 then
-      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) }
+      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) or {} }
     end
   end
-  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4])) }
+  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4]) or {}) }
 end
-return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])) }
+return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) or {}) }
 `
 
 /**

@@ -2,10 +2,11 @@
 // cluster. Idempotency keys live beside the messages, so they follow the same
 // choice.
 import fp from 'fastify-plugin'
-import type { Broker } from '../lib/broker.js'
+import type { Broker, EphemeralChannel } from '../lib/broker.js'
 import { type IdempotencyStore, MemoryIdempotencyStore } from '../lib/idempotency.js'
 import { MemoryBroker } from '../lib/memory-broker.js'
 import { MemoryPresence } from '../lib/memory-presence.js'
+import { policyFor } from '../lib/policy.js'
 import type { Presence } from '../lib/presence.js'
 import { RedisBroker } from '../lib/redis-broker.js'
 import type { RedisErrorReporter } from '../lib/redis-errors.js'
@@ -22,6 +23,8 @@ export interface BroadcastResult {
 declare module 'fastify' {
   interface FastifyInstance {
     broker: Broker
+    /** The other nodes serving a room, past the message sequencing (signals); undefined on a single node. */
+    ephemeral: EphemeralChannel | undefined
     presence: Presence
     idempotency: IdempotencyStore<BroadcastResult>
   }
@@ -29,13 +32,17 @@ declare module 'fastify' {
 
 export default fp(async function brokerPlugin (fastify) {
   const { config } = fastify
+  // Each room's log is capped at its namespace's historySize (NAMESPACES_FILE).
+  const roomHistorySize = (room: string): number => policyFor(config.namespacesFile, room).historySize
   if (config.redisUrl === undefined) {
     fastify.decorate('broker', new MemoryBroker({
       historySize: config.historySize,
+      roomHistorySize,
       historyMaxBytes: config.historyMaxBytes,
       historyTotalMaxBytes: config.historyTotalMaxBytes,
       maxIdleRooms: config.maxIdleRooms
     }))
+    fastify.decorate('ephemeral', undefined)
     fastify.decorate('presence', new MemoryPresence())
     fastify.decorate('idempotency', new MemoryIdempotencyStore<BroadcastResult>())
   } else {
@@ -49,12 +56,14 @@ export default fp(async function brokerPlugin (fastify) {
       subscriber,
       nodeId: config.nodeId,
       historySize: config.historySize,
+      roomHistorySize,
       historyMaxBytes: config.historyMaxBytes,
       historyTtlS: config.historyTtlS,
       readyProbeMs: config.readyProbeMs,
       onError
     })
     fastify.decorate('broker', broker)
+    fastify.decorate('ephemeral', broker)
     fastify.decorate('presence', new RedisPresence({
       command: store,
       channel: broker,

@@ -10,10 +10,7 @@
 // The server's own types (lib/frames.ts), imported for the type-checker only:
 // the browser never loads that file.
 
-/**
- * The server's error codes; `forbidden` is a room policy's refusal (PROTOCOL §8).
- * @typedef {import('../lib/frames.js').ErrorCode | 'forbidden'} ServerErrorCode
- */
+/** @typedef {import('../lib/frames.js').ErrorCode} ServerErrorCode */
 
 /**
  * Codes a {@link ChatError} can carry: the server's, plus `disconnected` when the
@@ -28,19 +25,14 @@
 /** @typedef {import('../lib/frames.js').PresenceFrame} PresenceFrame */
 /** @typedef {import('../lib/frames.js').LeftFrame} LeftFrame */
 /** @typedef {import('../lib/frames.js').AckFrame} AckFrame */
-/** @typedef {Omit<import('../lib/frames.js').ErrorFrame, 'code'> & { code: ServerErrorCode }} ErrorFrame */
+/** @typedef {import('../lib/frames.js').ErrorFrame} ErrorFrame */
 /**
  * A message as the page gets it: `data` (PROTOCOL §3), a JSON object the
  * sender attached, is passed through as it came.
  * @typedef {import('../lib/frames.js').MessageFrame & { data?: { [key: string]: unknown } }} MessageFrame
  */
-/**
- * Another member's ephemeral signal (PROTOCOL §3), e.g. `typing`.
- * @typedef {{ type: 'signal', room: string, event: string, from: string, user?: string }} SignalFrame
- */
-/** @typedef {Exclude<import('../lib/frames.js').ServerFrame, { type: 'error' }> | ErrorFrame | SignalFrame | MessageFrame} ServerFrame */
-/** @typedef {{ type: 'signal', room: string, event: string, ref?: string }} OutgoingSignalFrame */
-/** @typedef {import('../lib/frames.js').ClientFrame | OutgoingSignalFrame} OutgoingFrame */
+/** @typedef {import('../lib/frames.js').RelayedSignalFrame} SignalFrame another member's signal, e.g. `typing` */
+/** @typedef {Exclude<import('../lib/frames.js').ServerFrame, { type: 'message' }> | MessageFrame} ServerFrame */
 
 // ---------------------------------------------------------------------------
 // Client API types
@@ -606,7 +598,7 @@ export class ChatClient {
   // -- requests -------------------------------------------------------------
 
   /**
-   * @param {OutgoingFrame} frame
+   * @param {ClientFrame} frame
    * @returns {boolean} whether the frame was handed to an open socket
    */
   #sendFrame (frame) {

@@ -78,6 +78,8 @@ export default async function wsRoutes (fastify: FastifyInstance) {
     frameBurst: config.frameBurst,
     rateLimitPerSec: config.rateLimitPerSec,
     rateLimitBurst: config.rateLimitBurst,
+    signalRatePerSec: config.signalRatePerSec,
+    signalBurst: config.signalBurst,
     onClosed: (connection) => {
       connections.delete(connection)
       auth.users.delete(connection)

@@ -85,6 +85,23 @@ t.test('send: valid and invalid frames', async (t) => {
   refused(t, { type: 'send', room: 'lobby', text: 'hi', a: 1, b: 2 }, 'unknown fields "a", "b"')
 })
 
+t.test('signal: valid and invalid frames', async (t) => {
+  t.same(accepted(t, { type: 'signal', room: 'lobby', event: 'typing' }), { type: 'signal', room: 'lobby', event: 'typing' })
+  t.same(accepted(t, { type: 'signal', room: 'lobby', event: 'typing', ref: 'r' }), { type: 'signal', room: 'lobby', event: 'typing', ref: 'r' })
+  for (const event of ['a', 'x'.repeat(32), 'stopped-typing', 'read_up_to', '0']) accepted(t, { type: 'signal', room: 'r', event })
+  for (const event of ['', 'x'.repeat(33), 'Typing', 'has space', 'é', emoji, 'a.b', 'a:b', 'line\n']) {
+    refused(t, { type: 'signal', room: 'r', event }, '"event": expected 1-32 characters of a-z 0-9 _ -')
+  }
+  refused(t, { type: 'signal', room: 'r' }, '"event" is required')
+  refused(t, { type: 'signal', event: 'typing' }, '"room" is required')
+  refused(t, { type: 'signal', room: 'bad room', event: 'typing' }, '"room": expected 1-64 characters')
+  refused(t, { type: 'signal', room: 'r', event: 5 }, '"event": expected a string')
+  refused(t, { type: 'signal', room: 'r', event: null }, '"event" must be left out rather than sent as null')
+  refused(t, { type: 'signal', room: 'r', event: 'typing', text: 'hi' }, 'unknown field "text"')
+  refused(t, { type: 'signal', room: 'r', event: 'typing', from: 'mallory' }, 'unknown field "from"')
+  t.equal(refused(t, { type: 'signal', room: 'r', event: 'TYPING', ref: 'mine' }, 'event').ref, 'mine', 'the ref is echoed')
+})
+
 t.test('text length is counted in code points, at exactly MAX and MAX+1', async (t) => {
   accepted(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX) })
   refused(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX + 1) }, `expected 1-${MAX} characters`)
@@ -130,7 +147,7 @@ t.test('ref: at most 64 characters, echoed on errors when itself valid', async (
 })
 
 t.test('type: unknown, missing, wrong type', async (t) => {
-  refused(t, { type: 'shout', room: 'r' }, /"type".*one of "join", "leave", "send"/)
+  refused(t, { type: 'shout', room: 'r' }, 'expected "type" to be one of "join", "leave", "send", "signal", "auth"')
   refused(t, { type: 'JOIN', room: 'r' }, /one of "join", "leave", "send"/)
   refused(t, { type: 1, room: 'r' }, /one of "join", "leave", "send"/)
   refused(t, { room: 'r' }, '"type" is required')
