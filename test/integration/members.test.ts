@@ -2,6 +2,9 @@
 // id with its connections, one per guest connection, `count` = connections;
 // on a single node and across two node processes sharing a real redis-server,
 // where a SIGKILLed node's members drop out within PRESENCE_TTL_MS.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { readiness } from '../helpers/cluster.js'
@@ -79,6 +82,20 @@ t.test('single node: a user once with its connections, guests once per connectio
   await first.waitClosed()
   await waitFor(async () => (await members(server.url, 'hall')).count === 2, 'alice gone', 2000)
   t.notOk((await members(server.url, 'hall')).members.some((entry) => entry.user === 'alice'), 'her last connection gone: no entry')
+})
+
+t.test('presence off: members get no list, the back office gets the whole room', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-members-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const NAMESPACES_FILE = join(dir, 'namespaces.json')
+  writeFileSync(NAMESPACES_FILE, JSON.stringify({ default: {}, namespaces: { stage: { presence: false } } }))
+  const server = await startServer(t, { ...AUTH_ENV, NAMESPACES_FILE })
+  const token = await hsToken({ sub: 'alice', name: 'Alice', exp: nowS() + 600 })
+  for (let i = 0; i < 2; i++) t.same((await (await connect(t, server.wsUrl, token)).join('stage:main')).members, [], 'joined.members is empty')
+  await (await TestClient.open(t, server.wsUrl, 'fan')).join('stage:main')
+  const list = await members(server.url, 'stage:main')
+  t.equal(list.count, 3)
+  t.same(sorted(list.members), [{ name: 'fan', connections: 1 }, { name: 'Alice', user: 'alice', connections: 2 }])
 })
 
 t.test('the route is behind the bearer token and checks the room id', async (t) => {
