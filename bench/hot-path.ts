@@ -78,7 +78,7 @@ async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: nu
     hub,
     stats,
     batch: new WriteBatch(),
-    parse: createFrameParser(DEFAULTS.maxTextLength),
+    parse: createFrameParser(DEFAULTS.maxTextLength, DEFAULTS.maxDataBytes),
     sendQueueMaxBytes: 1 << 30,
     frameRatePerSec: 1e9,
     frameBurst: 1e9,

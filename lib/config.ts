@@ -101,6 +101,8 @@ export const EnvSchema = z.object({
   BROADCAST_TOKEN: optionalText.pipe(z.string().min(16, 'expected at least 16 characters (use a long random secret)').optional()),
   MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024, 65536),
   MAX_TEXT_LENGTH: int(1, 1024 * 1024, 4096),
+  // At least `{}`. Not checked against MAX_PAYLOAD_BYTES: a frame stays bounded by that, whichever is smaller.
+  MAX_DATA_BYTES: int(2, 16 * 1024 * 1024, 8192),
   HISTORY_SIZE: int(1, 1_000_000, 1000),
   HISTORY_ON_JOIN: int(0, 1_000_000, 50),
   PING_INTERVAL_MS: int(100, 3_600_000, 25000),

@@ -10,7 +10,7 @@ import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
   encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeSignalAck, encodeWelcome,
-  type ClientFrame, type ErrorCode, type Origin, type ParseResult
+  type ClientFrame, type ErrorCode, type JsonObject, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
 import { decide, type Decision, type Operation } from './policy.js'
@@ -342,7 +342,7 @@ export class Connection implements Member, Corkable, Tracked {
         }
         return
       case 'send':
-        this.send(frame.room, frame.text, frame.ref, now)
+        this.send(frame.room, frame.text, frame.ref, now, frame.data)
         return
       case 'signal':
         this.signal(frame.room, frame.event, frame.ref, now)
@@ -417,7 +417,7 @@ export class Connection implements Member, Corkable, Tracked {
     return true
   }
 
-  private send (room: string, text: string, ref: string | undefined, now: number): void {
+  private send (room: string, text: string, ref: string | undefined, now: number, data: JsonObject | undefined): void {
     const hub = this.options.hub
     if (!hub.isJoined(this, room)) {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
@@ -430,7 +430,9 @@ export class Connection implements Member, Corkable, Tracked {
       return
     }
     this.rateLimitStrikes = 0
-    hub.publish(room, this.name, text, this.origin).then((message) => {
+    // Encoded once here; stored and written into every frame as this string.
+    const options = data === undefined ? this.origin : { ...this.origin, data: JSON.stringify(data) }
+    hub.publish(room, this.name, text, options).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {

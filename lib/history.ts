@@ -7,12 +7,14 @@ import { HISTORY_MESSAGE_OVERHEAD_BYTES } from './limits.js'
 
 /**
  * What one kept message counts against HISTORY_MAX_BYTES and
- * HISTORY_TOTAL_MAX_BYTES: the UTF-8 bytes of its text (never less than what
- * the text takes in the heap, one or two bytes per UTF-16 unit) plus a fixed
- * overhead for the rest (object, id, sender, timestamp, ring slot).
+ * HISTORY_TOTAL_MAX_BYTES: the UTF-8 bytes of its text and of its data's JSON
+ * encoding (never less than what those strings take in the heap, one or two
+ * bytes per UTF-16 unit) plus a fixed overhead for the rest (object, id,
+ * sender, timestamp, ring slot).
  */
 export function messageCost (message: StoredMessage): number {
-  return Buffer.byteLength(message.text) + HISTORY_MESSAGE_OVERHEAD_BYTES
+  const cost = Buffer.byteLength(message.text) + HISTORY_MESSAGE_OVERHEAD_BYTES
+  return message.data === undefined ? cost : cost + Buffer.byteLength(message.data)
 }
 
 export class HistoryRing {

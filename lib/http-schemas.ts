@@ -2,7 +2,7 @@
 // with, and the bodies every route answers; lib/openapi.ts describes the API from these.
 import { z } from 'zod'
 import { USER_ID_MAX_LENGTH } from './auth/identity.js'
-import { createTextSchema, DisplayName, MessageFields, NAME_MAX_LENGTH, RoomId } from './frames.js'
+import { createDataSchema, createTextSchema, DisplayName, MessageFields, NAME_MAX_LENGTH, RoomId } from './frames.js'
 import { codePointLength } from './rules.js'
 import { HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from './limits.js'
 import { JOIN_RULES, SEND_RULES } from './policy.js'
@@ -14,13 +14,14 @@ export const IdempotencyKey = z.string().regex(IDEMPOTENCY_KEY).meta({
   description: 'Optional, per room: a repeat with the same key within 5 minutes publishes nothing new and answers the first 202 again.'
 })
 
-export function createBroadcastBody (maxTextLength: number) {
+export function createBroadcastBody (maxTextLength: number, maxDataBytes: number) {
   return z.strictObject({
     text: createTextSchema(maxTextLength),
     from: DisplayName.optional().meta({
       description: `Display name shown as the sender: 1-${NAME_MAX_LENGTH} characters after trimming, no control characters; default "system".`
-    })
-  }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
+    }),
+    data: createDataSchema(maxDataBytes).optional()
+  }, { error: 'expected a JSON object {"text": string, "from"?: string, "data"?: object}' })
 }
 export type BroadcastBody = z.infer<ReturnType<typeof createBroadcastBody>>
 

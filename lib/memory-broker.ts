@@ -61,6 +61,7 @@ export class MemoryBroker implements Broker {
     const message: StoredMessage = { room: log.room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
     if (options?.user !== undefined) message.user = options.user
     if (options?.api === true) message.api = true
+    if (options?.data !== undefined) message.data = options.data
     this.totalBytes += log.ring.push(message)
     if (this.subscribed.has(room)) {
       touch(this.busy, room)

@@ -9,7 +9,7 @@ import {
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
   type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
-import type { Origin, StoredMessage } from './frames.js'
+import type { StoredMessage } from './frames.js'
 import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
@@ -26,7 +26,7 @@ export interface RedisBrokerOptions {
   historySize: number
   /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
   roomHistorySize?: (room: string) => number
-  /** UTF-8 bytes of text a room's log keeps at most (HISTORY_MAX_BYTES). */
+  /** UTF-8 bytes of text and data a room's log keeps at most (HISTORY_MAX_BYTES). */
   historyMaxBytes: number
   /** A room's log expires this long after its last message (HISTORY_TTL_S). */
   historyTtlS: number
@@ -38,7 +38,7 @@ export interface RedisBrokerOptions {
 
 /** What travels on a room channel: a stored message (written by PUBLISH_SCRIPT), or an ephemeral payload. */
 type Wire =
-  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1 }
+  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1, d?: string }
   | { k: 'e', r: string, n: string, c: string, d: unknown }
 
 type EphemeralHandler = (room: string, payload: unknown) => void
@@ -90,7 +90,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 
   /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
-  async publish (room: string, from: string, text: string, options?: Origin & { idempotencyKey?: undefined }): Promise<StoredMessage>
+  async publish (room: string, from: string, text: string, options?: PublishOptions & { idempotencyKey?: undefined }): Promise<StoredMessage>
   async publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
   async publish (room: string, from: string, text: string, options: PublishOptions = {}): Promise<StoredMessage | PublishReceipt> {
     // Not sent at all: surely not published (ioredis would refuse it too, with no offline queue).
@@ -100,18 +100,18 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const { historyMaxBytes, historyTtlS } = this.options
     // 0 keeps nothing: the script trims the new entry at once, the sequence still advances (ids stay unique).
     const historySize = this.options.roomHistorySize?.(room) ?? this.options.historySize
-    const { idempotencyKey: key, user, api } = options
-    // A guest's message has neither: stored and published as before users existed.
-    const origin = [user ?? '', api === true ? '1' : ''] as const
+    const { idempotencyKey: key, user, api, data } = options
+    // The optional fields, '' when absent: a guest's message without data has none, stored and published as before users existed.
+    const optional = [user ?? '', api === true ? '1' : '', data ?? ''] as const
     let reply: PublishReply
     try {
       reply = key === undefined
         ? await this.command.chatPublish(
           keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
-          ...origin)
+          ...optional)
         : await this.command.chatPublishOnce(
           keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
-          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...origin)
+          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
     } catch (error) {
       throw this.publishFailure(error)
     }
@@ -120,7 +120,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (first !== undefined) return JSON.parse(first) as PublishReceipt
     const id = formatMessageId(epoch, seq)
     // With a key, the answer is the receipt either way, as the key records it.
-    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api) : { id, room, ts }
+    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api, data) : { id, room, ts }
   }
 
   /**
@@ -239,7 +239,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
       return
     }
     const message: StoredMessage = { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t }
-    this.rooms.get(wire.r)?.offer(wire.e, wire.u === undefined && wire.a === undefined ? message : withOrigin(message, wire.u, wire.a === 1 || undefined))
+    const plain = wire.u === undefined && wire.a === undefined && wire.d === undefined
+    this.rooms.get(wire.r)?.offer(wire.e, plain ? message : withOrigin(message, wire.u, wire.a === 1 || undefined, wire.d))
   }
 
   /** The subscriber came back: subscribe again to everything and repair every room. */
@@ -288,21 +289,24 @@ async function untilStarted (sequencer: RoomSequencer): Promise<void> {
 
 function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {
   const seq = Number(id.slice(0, id.indexOf('-')))
-  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user) and a (the API) when present.
+  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user), a (the API) and d (data) when present.
   const message: StoredMessage = { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
   if (fields.length <= 6) return message
   let user: string | undefined
   let api: true | undefined
+  let data: string | undefined
   for (let i = 6; i + 1 < fields.length; i += 2) {
     if (fields[i] === 'u') user = fields[i + 1] as string
     else if (fields[i] === 'a') api = true
+    else if (fields[i] === 'd') data = fields[i + 1] as string
   }
-  return withOrigin(message, user, api)
+  return withOrigin(message, user, api, data)
 }
 
-/** `message` with the sender's user id and the API mark, when there are any. */
-function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined): StoredMessage {
+/** `message` with the sender's user id, the API mark and the data, when there are any. */
+function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined, data?: string): StoredMessage {
   if (user !== undefined) message.user = user
   if (api !== undefined) message.api = api
+  if (data !== undefined) message.data = data
   return message
 }

@@ -26,13 +26,13 @@ declare module 'ioredis' {
     chatPublish (
       meta: string, log: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
       from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
-      user: string, api: '' | '1'
+      user: string, api: '' | '1', data: string
     ): Result<PublishReply, Context>
     /** PUBLISH_SCRIPT with an idempotency key: publishes only if the key is new, and records it with the message. */
     chatPublishOnce (
       meta: string, log: string, idempotency: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
       from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
-      user: string, api: '' | '1'
+      user: string, api: '' | '1', data: string
     ): Result<PublishReply, Context>
     /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
     chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
@@ -53,9 +53,9 @@ export function defineScripts (redis: Redis): void {
 /** Redis keys and channel of one room. */
 export function roomKeys (room: string) {
   return {
-    /** Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8 bytes of the texts in the log. */
+    /** Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8 bytes of the texts and data in the log. */
     meta: `chat:{${room}}:meta`,
-    /** Stream: the log, entry id `<seq>-0`, fields f (from), x (text), t (ts). */
+    /** Stream: the log, entry id `<seq>-0`, fields f (from), x (text), t (ts), then u (user), a (API), d (data's JSON) when present. */
     log: `chat:{${room}}:log`,
     /** Hash: `<node>/<connection>` → display name of every member on every node. */
     members: `chat:{${room}}:members`,
@@ -85,17 +85,19 @@ export function idempotencyKey (room: string, key: string): string {
  * is recorded exactly when its message is (Redis runs one script at a time,
  * so of two calls with one key, exactly one publishes).
  * The log is trimmed here, oldest first, to at most `max length` entries and
- * `max bytes` UTF-8 bytes of text (`b` in meta keeps the total exact: the
- * script trims by itself rather than with XADD MAXLEN, so it knows what went).
+ * `max bytes` UTF-8 bytes of text and data (`b` in meta keeps the total exact:
+ * the script trims by itself rather than with XADD MAXLEN, so it knows what went).
  * A message bigger than `max bytes` alone is published but not kept.
  * The first write (HSETNX) is the one a full Redis (maxmemory, noeviction)
  * refuses with OOM, so a refused call has changed nothing.
  * KEYS: meta, log, [idempotency key]. ARGV: channel, epoch candidate, max
  * length, max bytes, from, text, ts, room, ttl s, idempotency ttl ms,
- * user ('' for a guest), api ('1' for the HTTP API, else '').
- * A guest's message is stored and published exactly as before users existed:
- * no `u`, no `a` (and the text stays the entry's 4th field, which the byte
- * count reads).
+ * user ('' for a guest), api ('1' for the HTTP API, else ''), data (the
+ * compact JSON of the message's data, '' for none: never empty otherwise).
+ * A guest's message without data is stored and published exactly as before
+ * users and data existed: no `u`, no `a`, no `d` (and the text stays the
+ * entry's 4th field, which the byte count reads). `d` travels on the wire as
+ * the JSON string itself, so cjson never re-encodes its numbers.
  * Returns { epoch, seq }, or { '', 0, first 202 body } for a known key.
  */
 export const PUBLISH_SCRIPT = `
@@ -106,12 +108,20 @@ end
 redis.call('HSETNX', KEYS[1], 'e', ARGV[2])
 local epoch = redis.call('HGET', KEYS[1], 'e')
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-local function textBytes (entry) return #entry[2][4] end
+-- Text, plus data when the entry has any (its optional fields follow f, x, t).
+local function entryBytes (entry)
+  local fields = entry[2]
+  local n = #fields[4]
+  for i = 7, #fields - 1, 2 do
+    if fields[i] == 'd' then n = n + #fields[i + 1] end
+  end
+  return n
+end
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'b') or '-1')
 if bytes < 0 then
   -- A log written before byte counting: count it once.
   bytes = 0
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do bytes = bytes + textBytes(entry) end
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do bytes = bytes + entryBytes(entry) end
 end
 local fields = { 'f', ARGV[5], 'x', ARGV[6], 't', ARGV[7] }
 local wire = { k = 'm', r = ARGV[8], e = epoch, s = seq, f = ARGV[5], x = ARGV[6], t = tonumber(ARGV[7]) }
@@ -125,8 +135,13 @@ if ARGV[12] == '1' then
   fields[#fields + 1] = '1'
   wire.a = 1
 end
+if ARGV[13] ~= '' then
+  fields[#fields + 1] = 'd'
+  fields[#fields + 1] = ARGV[13]
+  wire.d = ARGV[13]
+end
 redis.call('XADD', KEYS[2], seq .. '-0', unpack(fields))
-bytes = bytes + #ARGV[6]
+bytes = bytes + #ARGV[6] + #ARGV[13]
 local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
 local maxBytes = tonumber(ARGV[4])
 if excess > 0 or bytes > maxBytes then
@@ -140,7 +155,7 @@ if excess > 0 or bytes > maxBytes then
     end
     for _, entry in ipairs(batch) do
       if excess <= 0 and bytes <= maxBytes then break end
-      bytes = bytes - textBytes(entry)
+      bytes = bytes - entryBytes(entry)
       excess = excess - 1
       cut = entry[1]
     end

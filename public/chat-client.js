@@ -26,13 +26,10 @@
 /** @typedef {import('../lib/frames.js').LeftFrame} LeftFrame */
 /** @typedef {import('../lib/frames.js').AckFrame} AckFrame */
 /** @typedef {import('../lib/frames.js').ErrorFrame} ErrorFrame */
-/**
- * A message as the page gets it: `data` (PROTOCOL §3), a JSON object the
- * sender attached, is passed through as it came.
- * @typedef {import('../lib/frames.js').MessageFrame & { data?: { [key: string]: unknown } }} MessageFrame
- */
+/** @typedef {import('../lib/frames.js').MessageFrame} MessageFrame `data`, when the sender attached it, is passed through as it came */
+/** @typedef {import('../lib/frames.js').JsonObject} JsonObject */
 /** @typedef {import('../lib/frames.js').RelayedSignalFrame} SignalFrame another member's signal, e.g. `typing` */
-/** @typedef {Exclude<import('../lib/frames.js').ServerFrame, { type: 'message' }> | MessageFrame} ServerFrame */
+/** @typedef {import('../lib/frames.js').ServerFrame} ServerFrame */
 
 // ---------------------------------------------------------------------------
 // Client API types
@@ -1014,7 +1011,8 @@ export function parseServerFrame (raw) {
         if (typeof user === 'string') frame.user = user
         if (api === true) frame.api = true
         // Not the page's business, but the client's users may want it: kept as it came.
-        if (isPlainObject(data)) frame.data = data
+        // Parsed from JSON, so a JSON object all the way down.
+        if (isPlainObject(data)) frame.data = /** @type {JsonObject} */ (data)
         return frame
       }
       return undefined

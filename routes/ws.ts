@@ -71,7 +71,7 @@ export default async function wsRoutes (fastify: FastifyInstance) {
   const shared: ConnectionOptions = {
     hub,
     stats,
-    parse: createFrameParser(config.maxTextLength),
+    parse: createFrameParser(config.maxTextLength, config.maxDataBytes),
     batch: new WriteBatch(),
     sendQueueMaxBytes: config.sendQueueMaxBytes,
     frameRatePerSec: config.frameRatePerSec,

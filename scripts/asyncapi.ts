@@ -60,14 +60,18 @@ interface MessageSpec {
   example: unknown
 }
 
-export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: number }) {
-  const { JoinFrame, LeaveFrame, SendFrame, SignalFrame, AuthFrame } = createFrameSchemas(maxTextLength)
+export function buildAsyncApiDocument ({ maxTextLength, maxDataBytes }: { maxTextLength: number, maxDataBytes: number }) {
+  const { JoinFrame, LeaveFrame, SendFrame, SignalFrame, AuthFrame } = createFrameSchemas(maxTextLength, maxDataBytes)
   const stored = { room: 'lobby', id: '01J9Z3-42', seq: 42, from: 'alice', text: 'hello', ts: 1764600000000 }
 
   const clientMessages: Record<string, MessageSpec> = {
     join: { schema: JoinFrame, summary: 'Join a room; `since` is the id of the last message seen there, to resume.', example: { type: 'join', room: 'lobby', since: '01J9Z3-41' } },
     leave: { schema: LeaveFrame, summary: 'Leave a room.', example: { type: 'leave', room: 'lobby' } },
-    send: { schema: SendFrame, summary: 'Post text to a joined room; with `ref`, the server answers `ack`.', example: { type: 'send', room: 'lobby', text: 'hello', ref: 'r1' } },
+    send: {
+      schema: SendFrame,
+      summary: 'Post text, and optionally structured `data` (a JSON object), to a joined room; with `ref`, the server answers `ack`.',
+      example: { type: 'send', room: 'lobby', text: 'hello', data: { kind: 'greeting', mentions: ['bob'] }, ref: 'r1' }
+    },
     signal: {
       schema: SignalFrame,
       summary: `An ephemeral signal (\`event\`: ${EVENT_RULE}, e.g. \`typing\`) to the other members of a joined room, on every node: never stored, never replayed, not sent back to the sender, at most once. ` +
@@ -90,8 +94,8 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
     joined: { schema: JoinedFrame, summary: 'After a `join`: then the history, oldest first, then live messages.', example: JSON.parse(encodeJoined('lobby', ['alice', 'bob'], true)) },
     message: {
       schema: MessageFrame,
-      summary: 'A message in a room the client is in; `user` when the sender had a verified token, `api` when posted through the HTTP API.',
-      example: JSON.parse(encodeMessage({ ...stored, user: 'alice' }))
+      summary: 'A message in a room the client is in; `user` when the sender had a verified token, `api` when posted through the HTTP API, `data` when the sender sent some.',
+      example: JSON.parse(encodeMessage({ ...stored, user: 'alice', data: JSON.stringify({ kind: 'greeting', mentions: ['bob'] }) }))
     },
     relayedSignal: {
       type: 'signal',
@@ -157,7 +161,7 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
       version: ASYNCAPI_API_VERSION,
       description: 'Rooms over one WebSocket per client. Every frame is a text frame holding one JSON object; `type` selects the frame. ' +
         'The operations are the server\'s: it receives client frames and sends server frames. ' +
-        `Generated from lib/frames.ts with the default MAX_TEXT_LENGTH (${maxTextLength}) by \`npm run docs:asyncapi\`. ` +
+        `Generated from lib/frames.ts with the default MAX_TEXT_LENGTH (${maxTextLength}) and MAX_DATA_BYTES (${maxDataBytes}) by \`npm run docs:asyncapi\`. ` +
         'The HTTP API, including the answers to a refused upgrade, is at GET /openapi.json.\n\n' +
         'Close codes:\n\n| code | reason |\n|---|---|\n' + closeCodes.map(({ code, reason }) => `| ${code} | ${reason} |`).join('\n')
     },
@@ -203,10 +207,10 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
   }
 }
 
-/** The document as committed: the contract's default MAX_TEXT_LENGTH, two-space JSON. */
+/** The document as committed: the contract's default MAX_TEXT_LENGTH and MAX_DATA_BYTES, two-space JSON. */
 export function asyncApiJson (): string {
-  const { maxTextLength } = loadConfig({ NODE_ID: 'asyncapi' })
-  return JSON.stringify(buildAsyncApiDocument({ maxTextLength }), null, 2) + '\n'
+  const { maxTextLength, maxDataBytes } = loadConfig({ NODE_ID: 'asyncapi' })
+  return JSON.stringify(buildAsyncApiDocument({ maxTextLength, maxDataBytes }), null, 2) + '\n'
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

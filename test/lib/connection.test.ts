@@ -95,7 +95,7 @@ async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBur
       hub,
       stats,
       batch: new WriteBatch(),
-      parse: createFrameParser(20),
+      parse: createFrameParser(20, 1024),
       sendQueueMaxBytes: options.sendQueueMaxBytes ?? 1_000_000,
       frameRatePerSec: options.frameRatePerSec ?? 1000,
       frameBurst: options.frameBurst ?? 1000,
@@ -207,7 +207,7 @@ t.test('every frame counts against the frame bucket and is refused before it is 
   const { connect, stats } = await setup(t, {
     frameRatePerSec: 2,
     frameBurst: 3,
-    extra: { now: clock.now, parse: (raw) => { parsed.push(raw); return createFrameParser(20)(raw) } }
+    extra: { now: clock.now, parse: (raw) => { parsed.push(raw); return createFrameParser(20, 1024)(raw) } }
   })
   const { socket, connection, receive } = connect('alice')
   await receive('not json')

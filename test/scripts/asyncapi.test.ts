@@ -41,7 +41,7 @@ t.test('every client and server frame is a message, with an operation', async (t
   const byKey = document.components.messages as Record<string, { name: string, title: string }>
   // A client and a server frame may share a `type` (`signal`): their keys differ, their names are the type.
   const names = Object.values(byKey).map((message) => message.name).sort()
-  const { ClientFrame } = createFrameSchemas(100)
+  const { ClientFrame } = createFrameSchemas(100, 1024)
   t.same(names, [...frameTypes(ClientFrame), ...frameTypes(ServerFrame)].sort())
   t.match(byKey.signal, { name: 'signal', title: 'signal (client → server)' })
   t.match(byKey.relayedSignal, { name: 'signal', title: 'signal (server → client)' })
@@ -54,10 +54,11 @@ t.test('every client and server frame is a message, with an operation', async (t
 
 t.test('the payload schemas agree with the frame parser and the encoders', async (t) => {
   const maxTextLength = 8
-  const document = buildAsyncApiDocument({ maxTextLength })
+  const maxDataBytes = 16
+  const document = buildAsyncApiDocument({ maxTextLength, maxDataBytes })
   const ajv = new Ajv({ strict: false })
   const valid = (name: string, value: unknown) => ajv.validate(document.components.schemas[name] as object, value)
-  const parse = createFrameParser(maxTextLength)
+  const parse = createFrameParser(maxTextLength, maxDataBytes)
 
   const clientFrames: Array<[string, unknown]> = [
     ['JoinFrame', { type: 'join', room: 'lobby' }],
