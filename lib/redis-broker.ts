@@ -152,9 +152,9 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if ((results[0]?.[0]?.message ?? '').startsWith('NOSCRIPT')) results = await run(false)
     const [[scriptError, reply] = [], [waitError, confirmed] = []] = results
     if (scriptError) throw scriptError
+    // A failed WAIT (the connection dropped, the command timed out) confirmed nothing either.
     if (waitError || typeof confirmed !== 'number' || confirmed < replicas) {
-      if (waitError) this.reportUnexpected(waitError, 'waiting for replicas to confirm a message')
-      const reason = waitError ? `the wait failed: ${waitError.message}` : `${String(confirmed)} of ${replicas} confirmed within ${REDIS_WAIT_TIMEOUT_MS} ms`
+      const reason = waitError?.message ?? `${String(confirmed)} of ${replicas} confirmed within ${REDIS_WAIT_TIMEOUT_MS} ms`
       throw new BrokerTimeoutError(
         `Redis stored the message but too few replicas confirmed it (${reason}); it may be lost if the server fails, and if it is not, it arrives like any other`)
     }

@@ -142,7 +142,9 @@ if KEYS[3] then
     return { '', 0, first }
   end
 end
-local server = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+local replication = redis.call('INFO', 'replication')
+local at = string.find(replication, 'master_replid:', 1, true)
+local server = string.sub(replication, at + 14, at + 53)
 redis.call('HSETNX', KEYS[1], 'e', ARGV[2])
 local epoch, writer = unpack(redis.call('HMGET', KEYS[1], 'e', 'r'))
 if writer ~= server then
