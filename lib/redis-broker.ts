@@ -141,19 +141,19 @@ export class RedisBroker implements Broker, EphemeralChannel {
    */
   private async publishReplicated (keys: string[], args: Array<string | number>): Promise<PublishReply> {
     const replicas = this.options.waitReplicas ?? 0
+    /** Replies of the script and of WAIT, in that order (a pipeline of two commands answers two). */
     const run = async (byHash: boolean) => {
       const pipeline = this.command.pipeline()
       if (byHash) pipeline.evalsha(PUBLISH_SCRIPT_SHA, keys.length, ...keys, ...args)
       else pipeline.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)
       pipeline.wait(replicas, REDIS_WAIT_TIMEOUT_MS)
-      return await pipeline.exec() ?? []
+      return await pipeline.exec() as [[Error | null, unknown], [Error | null, unknown]]
     }
-    let results = await run(true)
-    if ((results[0]?.[0]?.message ?? '').startsWith('NOSCRIPT')) results = await run(false)
-    const [[scriptError, reply] = [], [waitError, confirmed] = []] = results
+    let [[scriptError, reply], [waitError, confirmed]] = await run(true)
+    if (scriptError?.message.startsWith('NOSCRIPT') === true) [[scriptError, reply], [waitError, confirmed]] = await run(false)
     if (scriptError) throw scriptError
     // A failed WAIT (the connection dropped, the command timed out) confirmed nothing either.
-    if (waitError || typeof confirmed !== 'number' || confirmed < replicas) {
+    if (waitError || (confirmed as number) < replicas) {
       const reason = waitError?.message ?? `${String(confirmed)} of ${replicas} confirmed within ${REDIS_WAIT_TIMEOUT_MS} ms`
       throw new BrokerTimeoutError(
         `Redis stored the message but too few replicas confirmed it (${reason}); it may be lost if the server fails, and if it is not, it arrives like any other`)
