@@ -57,6 +57,13 @@ export class RoomSequencer {
   private epoch: string | undefined
   /** Last sequence delivered; -1 until the starting point is known. */
   private lastSeq = -1
+  /**
+   * Sequences up to here the log does not hold (trimmed before they could be
+   * read, or never kept: a historySize 0 room, a message over
+   * HISTORY_MAX_BYTES). A gap within them cannot be repaired, so it is not
+   * waited for: those messages are delivered at most once.
+   */
+  private lostThrough = 0
   /** While true, arriving messages wait in `pending` (the log is being read, or the channel is down). */
   private holding = true
   private pending: Held[] = []
@@ -157,7 +164,7 @@ export class RoomSequencer {
       }
     }
     if (message.seq <= this.lastSeq) return
-    if (message.seq === this.lastSeq + 1) {
+    if (message.seq === this.lastSeq + 1 || message.seq <= this.lostThrough + 1) {
       this.lastSeq = message.seq
       this.options.deliver(message)
       return
@@ -193,9 +200,12 @@ export class RoomSequencer {
         // no new message is taken for one already delivered.
         this.options.counters.gapsDetected++
         this.lastSeq = from
+        this.lostThrough = Math.min(this.lostThrough, from)
       }
       // Sequences go on across a log's epochs: our position is now one in the current epoch.
       this.epoch = epoch
+      // The log issued sequences it no longer holds: what is missed up to `last` is gone, not late.
+      if (messages.length === 0 && last > this.lastSeq) this.lostThrough = Math.max(this.lostThrough, last)
       for (const message of messages) {
         if (message.seq <= this.lastSeq) continue
         this.lastSeq = message.seq

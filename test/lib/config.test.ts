@@ -24,6 +24,7 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     broadcastToken: undefined,
     maxPayloadBytes: 65536,
     maxTextLength: 4096,
+    maxDataBytes: 8192,
     historySize: 1000,
     historyOnJoin: 50,
     pingIntervalMs: 25000,
@@ -31,6 +32,8 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     rateLimitPerSec: 20,
     rateLimitBurst: 40,
     maxRoomsPerConnection: 100,
+    signalRatePerSec: 5,
+    signalBurst: 10,
     presenceTtlMs: 30000,
     presenceBatchMs: 100,
     shutdownGraceMs: 10000,
@@ -100,12 +103,16 @@ t.test('each bad variable gives one line naming it', async (t) => {
     ['BROADCAST_TOKEN', 'short'],
     ['MAX_PAYLOAD_BYTES', '10'],
     ['MAX_TEXT_LENGTH', '0'],
+    ['MAX_DATA_BYTES', '1'],
+    ['MAX_DATA_BYTES', 'big'],
     ['HISTORY_SIZE', '0'],
     ['HISTORY_ON_JOIN', 'many'],
     ['PING_INTERVAL_MS', '5'],
     ['SEND_QUEUE_MAX_BYTES', '1'],
     ['RATE_LIMIT_PER_SEC', '0'],
     ['RATE_LIMIT_BURST', '0'],
+    ['SIGNAL_RATE_PER_SEC', '0'],
+    ['SIGNAL_BURST', 'ten'],
     ['MAX_ROOMS_PER_CONNECTION', '0'],
     ['PRESENCE_TTL_MS', '10'],
     ['PRESENCE_BATCH_MS', '60001'],
@@ -153,6 +160,13 @@ t.test('HISTORY_ON_JOIN may not exceed HISTORY_SIZE', async (t) => {
 
   const together = problemsOf({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
   t.same(together.map((line) => line.split(':')[0]).sort(), ['HISTORY_ON_JOIN', 'PORT'], 'reported alongside other bad variables')
+})
+
+t.test('MAX_DATA_BYTES: from {} (2 bytes) up; a smaller MAX_PAYLOAD_BYTES still starts', async (t) => {
+  t.equal(loadConfig({ MAX_DATA_BYTES: '2' }).maxDataBytes, 2)
+  t.match(problemsOf({ MAX_DATA_BYTES: String(16 * 1024 * 1024 + 1) }), [/^MAX_DATA_BYTES: expected /])
+  // An existing deployment with small frames keeps working: its frames bound the data first.
+  t.match(loadConfig({ MAX_PAYLOAD_BYTES: '1024' }), { maxPayloadBytes: 1024, maxDataBytes: 8192 })
 })
 
 t.test('a bad BROADCAST_TOKEN is named but its value is not printed', async (t) => {
@@ -204,8 +218,10 @@ t.test('REDIS_WAIT_REPLICAS: a count of replicas, only with a Redis', async (t) 
   t.equal(loadConfig({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '2' }).redisWaitReplicas, 2)
   t.equal(loadConfig({ REDIS_WAIT_REPLICAS: '0' }).redisWaitReplicas, 0, '0 needs no Redis')
   t.same(problemsOf({ REDIS_WAIT_REPLICAS: '1' }), [
-    'REDIS_WAIT_REPLICAS: expected 0 unless REDIS_URL is set (a single node has no replicas) (got "1")'
+    'REDIS_WAIT_REPLICAS: expected 0 unless REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a single node has no replicas) (got "1")'
   ])
+  t.equal(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
+  t.equal(loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_MASTER: 'chat', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
   t.same(problemsOf({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '101' }), [
     'REDIS_WAIT_REPLICAS: expected a whole number from 0 to 100 (got "101")'
   ])
