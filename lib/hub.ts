@@ -212,9 +212,14 @@ export class Hub {
     const current = () => room.catchingUp.get(member) === catchUp
     if (!member.replay(joined) && !(await member.drained() && current())) return
     let last = 0
+    // After a failover the log continues in a new epoch from a lower sequence
+    // (docs/cluster.md): a live message of another epoch than the history's
+    // last is new, whatever its sequence.
+    let lastEpoch: string | undefined
     let replayed = 0
     for (const message of history) {
       last = message.seq
+      lastEpoch = epochOf(message)
       replayed++
       if (!member.replay(frameOf(message)) && !(await member.drained() && current())) return
     }
@@ -222,8 +227,10 @@ export class Hub {
       const pending = catchUp.pending
       catchUp.pending = []
       for (const message of pending) {
-        if (message.seq <= last) continue
+        const epoch = epochOf(message)
+        if (message.seq <= last && epoch === lastEpoch) continue
         last = message.seq
+        lastEpoch = epoch
         replayed++
         if (!member.replay(frameOf(message)) && !(await member.drained() && current())) return
       }
@@ -443,4 +450,9 @@ export class Hub {
     yield * room.live
     yield * room.catchingUp.keys()
   }
+}
+
+/** The epoch part of a message's id (`<epoch>-<seq>`). */
+function epochOf (message: StoredMessage): string {
+  return message.id.slice(0, message.id.lastIndexOf('-'))
 }

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import type { EphemeralChannel, EphemeralPayload, ReadRequest, ReadResult } from '../../lib/broker.js'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { CloseCode } from '../../lib/close-codes.js'
+import type { StoredMessage } from '../../lib/frames.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
 import { MemoryBroker } from '../../lib/memory-broker.js'
@@ -762,4 +763,31 @@ t.test('per-room history: historyOnJoin and historySize from the room\'s policy;
   await settle()
   t.equal(none.ofType('joined')[0]?.recovered, false)
   t.same(none.texts('none:1'), [])
+})
+
+t.test('a live message of a new epoch that arrives during a replay is delivered, though its sequence is lower (a failover)', async (t) => {
+  // The history comes from the old log (epoch `old`, up to seq 10); the log
+  // then continues on a promoted replica in epoch `new` from seq 8.
+  class FailedOverBroker extends GatedBroker {
+    deliver: ((message: StoredMessage) => void) | undefined
+    override async start (onMessage: (message: StoredMessage) => void): Promise<void> {
+      this.deliver = onMessage
+      return super.start(onMessage)
+    }
+  }
+  const broker = new FailedOverBroker({ historySize: 1000, maxIdleRooms: 100 })
+  const { hub } = await setup(t, { broker })
+  const old = (seq: number): StoredMessage => ({ room: 'r', id: `old-${seq}`, seq, from: 'x', text: `old${seq}`, ts: seq })
+  let answer: (result: ReadResult) => void = () => {}
+  broker.read = async () => new Promise<ReadResult>((resolve) => { answer = resolve })
+  const alice = new FakeMember('a')
+  hub.join(alice, 'r')
+  await microtasks()
+  // While the history is read: the old log's last message, then the new log's first.
+  broker.deliver?.(old(10))
+  broker.deliver?.({ room: 'r', id: 'new-8', seq: 8, from: 'x', text: 'new8', ts: 11 })
+  broker.deliver?.({ room: 'r', id: 'new-9', seq: 9, from: 'x', text: 'new9', ts: 12 })
+  answer({ messages: [old(9), old(10)], recovered: true })
+  await microtasks()
+  t.same(alice.texts('r'), ['old9', 'old10', 'new8', 'new9'], 'the old epoch once, then the new epoch\'s messages')
 })
