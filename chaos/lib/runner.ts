@@ -1,0 +1,103 @@
+// One scenario on one topology: start Redis and the nodes, connect members
+// and publishers, run the traffic with the fault injected meanwhile, let it
+// settle, read every room's log back, count. Whatever happens, everything
+// started is stopped.
+import { waitFor } from '../../test/helpers/wait.js'
+import { Member, Publisher, sleep } from './clients.js'
+import type { ChaosNode } from './nodes.js'
+import { startNodes } from './nodes.js'
+import type { Plan } from './plan.js'
+import type { Evidence, Scenario } from './scenarios.js'
+import { Scope } from './scope.js'
+import { emptyCounts, tally, type Counts } from './tally.js'
+import type { Topology } from './topology.js'
+
+/** Sends still unanswered this long after the last one stay unknown. */
+const ANSWER_TIMEOUT_MS = 20_000
+/** Members that have not received the whole log this long after the answers are counted as they are. */
+const SETTLE_TIMEOUT_MS = 30_000
+/** The fault injector must be done this long after the traffic. */
+const FAULT_TIMEOUT_MS = 60_000
+
+export interface Result {
+  scenario: string
+  topology: string
+  counts: Counts
+  evidence: Evidence
+  /** Set when the run itself failed (a node did not start, …): the verdict is a failure. */
+  error: string | undefined
+  durationMs: number
+}
+
+export type Log = (message: string) => void
+
+function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms) })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+export async function runScenario (scenario: Scenario, topology: Topology, plan: Plan, log: Log): Promise<Result> {
+  const startedAt = Date.now()
+  const scope = new Scope()
+  const result: Result = { scenario: scenario.id, topology: topology.name, counts: emptyCounts(), evidence: { ok: false, note: '' }, error: undefined, durationMs: 0 }
+  let members: Member[] = []
+  let publishers: Publisher[] = []
+  try {
+    const running = await topology.start(scope)
+    const nodes = await startNodes(scope, running, scenario.proxied ?? [], scenario.nodeEnv ?? {})
+    // A member whose node is gone finds the next one: a dead node refuses the connection.
+    const urls = nodes.map((node) => node.wsUrl)
+    const rooms = Array.from({ length: plan.rooms }, (_, index) => `chaos.${scenario.id}.${topology.name}.r${index}`)
+    members = nodes.flatMap((node, index) => Array.from({ length: plan.membersPerNode }, (_, n) =>
+      new Member(`member-${node.id}${n}`, rooms, urls, index)))
+    if (scenario.slowMember) members.push(new Member('slow-member', rooms, urls, 0, scenario.slowMember))
+    await Promise.all(members.map((member) => member.start()))
+    publishers = rooms.map((room, index) => {
+      const node = nodes[(scenario.publisherNode ?? ((r: number, n: number) => r % n))(index, nodes.length)] as ChaosNode
+      return new Publisher(`publisher-${index}`, room, node.wsUrl, scenario.textBytes ?? 64)
+    })
+    await Promise.all(publishers.map((publisher) => publisher.start()))
+    log(`${scenario.id}/${topology.name}: ${nodes.length} nodes ready, ${members.length} members, ${publishers.length} publishers; traffic starts`)
+
+    const total = plan.messagesPerRoom * publishers.length
+    const progress = () => publishers.reduce((sum, publisher) => sum + publisher.sent, 0) / total
+    const traffic = Promise.all(publishers.map((publisher) => publisher.run(plan.messagesPerRoom, plan.ratePerRoom)))
+    const injected = scenario.inject({
+      faults: running.faults,
+      nodes,
+      plan,
+      members,
+      publishers,
+      progress,
+      reached: (fraction) => waitFor(() => progress() >= fraction, `${Math.round(fraction * 100)} % of the traffic sent`, FAULT_TIMEOUT_MS, 20)
+    })
+    await traffic
+    result.evidence = await withTimeout(injected, FAULT_TIMEOUT_MS, 'the fault injector')
+    await waitFor(() => publishers.every((publisher) => publisher.answered), 'every send answered', ANSWER_TIMEOUT_MS, 50).catch(() => {})
+
+    const reader = nodes.find((node) => !node.killed) as ChaosNode
+    const history = new Map<string, string[]>()
+    for (const room of rooms) history.set(room, await reader.history(room))
+    const expected = new Map<string, Set<string>>()
+    for (const publisher of publishers) expected.set(publisher.room, new Set([...(history.get(publisher.room) ?? []), ...publisher.acked]))
+    await waitFor(() => members.every((member) => member.gaveUp !== undefined || (member.connected && member.has(expected))), 'every member has the whole log', SETTLE_TIMEOUT_MS, 50).catch(() => {})
+    // Nothing more is on its way: what is missing now is missing.
+    await Promise.all(members.map((member) => member.barrier().catch(() => {})))
+    await sleep(100)
+    result.counts = tally(publishers, members, history)
+    const problems = [
+      ...members.filter((member) => member.gaveUp !== undefined).map((member) => `${member.member} ${member.gaveUp as string}`),
+      ...publishers.flatMap((publisher) => publisher.otherErrors.slice(0, 3).map((error) => `${publisher.room}: ${error}`))
+    ]
+    if (problems.length > 0) result.evidence.note += `; ${problems.join('; ')}`
+  } catch (error) {
+    result.error = (error as Error).message.split('\n')[0] ?? 'unknown error'
+  } finally {
+    for (const member of members) member.stop()
+    for (const publisher of publishers) publisher.stop()
+    await scope.close()
+  }
+  result.durationMs = Date.now() - startedAt
+  return result
+}

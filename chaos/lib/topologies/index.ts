@@ -1,0 +1,20 @@
+// Every topology the harness knows, in the order of the report.
+import type { Topology } from '../topology.js'
+import { single } from './single.js'
+
+/** A topology whose fixture this tree does not have yet: listed, never run. */
+function missing (name: 'sentinel' | 'cluster', description: string, reason: string): Topology {
+  return {
+    name,
+    description,
+    offers: [],
+    unavailable: () => reason,
+    start: () => Promise.reject(new Error(reason))
+  }
+}
+
+export const TOPOLOGIES: Topology[] = [
+  single,
+  missing('sentinel', 'a master, a replica and three sentinels (REDIS_SENTINELS)', 'no Sentinel fixture in this tree yet (test/helpers/redis-sentinel.ts)'),
+  missing('cluster', 'a 3-master Redis Cluster with one replica each (REDIS_CLUSTER_NODES)', 'no Redis Cluster fixture in this tree yet (test/helpers/redis-cluster.ts)')
+]
