@@ -15,9 +15,8 @@ const RECONNECT_DEADLINE_MS = 30_000
 /** Joins and the welcome on a loaded machine. */
 const JOIN_TIMEOUT_MS = 10_000
 
-/** A slow reader: reads for `readMs`, then stops reading for `pauseMs`, until its connection is closed. */
+/** A slow reader: after each message it stops reading its socket for `pauseMs` (about one socket read per pause). */
 export interface SlowReading {
-  readMs: number
   pauseMs: number
 }
 
@@ -93,6 +92,10 @@ export class Member implements ReceiverRecord {
     client.socket.on('message', (data) => {
       const frame = parse(data)
       if (frame?.type === 'message') this.received.get(frame.room as string)?.push(frame.id as string)
+      if (this.slow && !client.socket.isPaused) {
+        client.socket.pause()
+        setTimeout(() => client.socket.resume(), this.slow.pauseMs)
+      }
     })
     try {
       for (const room of this.rooms) {
@@ -106,7 +109,6 @@ export class Member implements ReceiverRecord {
     }
     this.client = client
     client.closed.then(({ code }) => this.onClose(client, code), () => {})
-    if (this.slow) this.readSlowly(client, this.slow).catch(() => {})
   }
 
   private onClose (client: TestClient, code: number): void {
@@ -136,15 +138,6 @@ export class Member implements ReceiverRecord {
       await sleep(RECONNECT_PAUSE_MS)
     }
     if (!this.stopped) this.gaveUp = `could not reconnect within ${RECONNECT_DEADLINE_MS} ms: ${lastError}`
-  }
-
-  private async readSlowly (client: TestClient, slow: SlowReading): Promise<void> {
-    while (!this.stopped && this.client === client && client.closeCode === undefined) {
-      client.socket.pause()
-      await sleep(slow.pauseMs)
-      client.socket.resume()
-      await sleep(slow.readMs)
-    }
   }
 }
 
