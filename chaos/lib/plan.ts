@@ -15,6 +15,6 @@ export interface Plan {
 }
 
 export const PLANS: Record<'short' | 'full', Plan> = {
-  short: { rooms: 2, membersPerNode: 1, messagesPerRoom: 150, ratePerRoom: 50, faultRounds: 1 },
+  short: { rooms: 2, membersPerNode: 1, messagesPerRoom: 100, ratePerRoom: 50, faultRounds: 1 },
   full: { rooms: 3, membersPerNode: 2, messagesPerRoom: 600, ratePerRoom: 80, faultRounds: 2 }
 }
