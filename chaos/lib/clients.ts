@@ -3,7 +3,8 @@
 // (to the same node or the next one) and resume each room with `since`, as
 // PROTOCOL §3 tells a client to; and publishers that send numbered messages
 // at a steady rate and record every answer.
-import { TestClient, type Frame } from '../../test/helpers/ws-client.js'
+import { TEST_TOKEN } from '../../test/helpers/server.js'
+import { TestClient } from '../../test/helpers/ws-client.js'
 import type { ReceiverRecord, SenderRecord } from './tally.js'
 
 /** A client closed with 1013 waits at least this long before it comes back (PROTOCOL §3). */
@@ -15,17 +16,26 @@ const RECONNECT_DEADLINE_MS = 30_000
 /** Joins and the welcome on a loaded machine. */
 const JOIN_TIMEOUT_MS = 10_000
 
-/** A slow reader: after each message it stops reading its socket for `pauseMs` (about one socket read per pause). */
+/**
+ * A stalled reader: it stops reading its socket once joined, and reads again
+ * (at full speed) when `released` says so (the server has given up on it)
+ * or after `stallMs`, whichever comes first.
+ */
 export interface SlowReading {
-  pauseMs: number
+  stallMs: number
+  released: () => Promise<boolean>
 }
 
-function parse (data: unknown): Frame | undefined {
-  try {
-    return JSON.parse(String(data)) as Frame
-  } catch {
-    return undefined
-  }
+/** How often a stalled reader asks whether it may read again. */
+const RELEASE_POLL_MS = 100
+
+/**
+ * What identifies a message in the tally: its id and the `room#seq` label its
+ * text starts with, so an id that came back on a different message (a reused
+ * id) counts as a different message, not as one received.
+ */
+export function messageKey (id: unknown, text: unknown): string {
+  return `${String(id)} ${String(text).split(' ', 1)[0]}`
 }
 
 async function openClient (url: string, name: string): Promise<TestClient> {
@@ -89,17 +99,14 @@ export class Member implements ReceiverRecord {
 
   private async attach (url: string, resume: boolean): Promise<void> {
     const client = await openClient(url, this.member)
-    client.socket.on('message', (data) => {
-      const frame = parse(data)
-      if (frame?.type === 'message') this.received.get(frame.room as string)?.push(frame.id as string)
-      if (this.slow && !client.socket.isPaused) {
-        client.socket.pause()
-        setTimeout(() => client.socket.resume(), this.slow.pauseMs)
-      }
+    // Registered after TestClient's own listener, which has parsed the frame into `frames` already.
+    client.socket.on('message', () => {
+      const frame = client.frames.at(-1)
+      if (frame?.type === 'message') this.received.get(frame.room as string)?.push(messageKey(frame.id, frame.text))
     })
     try {
       for (const room of this.rooms) {
-        const last = this.received.get(room)?.at(-1)
+        const last = this.received.get(room)?.at(-1)?.split(' ', 1)[0]
         const joined = await client.join(room, resume ? last : undefined)
         if (resume && last !== undefined && joined.recovered === false) this.notRecovered++
       }
@@ -109,13 +116,24 @@ export class Member implements ReceiverRecord {
     }
     this.client = client
     client.closed.then(({ code }) => this.onClose(client, code), () => {})
+    const slow = this.slow
+    if (slow !== undefined) {
+      // Stalls once, on its first connection; back after a close it reads like anyone.
+      this.slow = undefined
+      client.socket.pause()
+      this.stall(client, slow).catch(() => {})
+    }
+  }
+
+  private async stall (client: TestClient, slow: SlowReading): Promise<void> {
+    const until = Date.now() + slow.stallMs
+    while (Date.now() < until && !this.stopped && client.closeCode === undefined && !(await slow.released())) await sleep(RELEASE_POLL_MS)
+    client.socket.resume()
   }
 
   private onClose (client: TestClient, code: number): void {
     if (this.stopped || this.client !== client) return
     this.closes.push(code)
-    // A client told it is too slow comes back reading at full speed.
-    if (code === 1013) this.slow = undefined
     this.reconnecting = this.reconnect(code).finally(() => { this.reconnecting = undefined })
   }
 
@@ -161,6 +179,11 @@ export class Publisher implements SenderRecord {
     return this.timeouts
   }
 
+  /** Close code when its connection closed before the run ended (a publisher should stay connected). */
+  get closedWith (): string | undefined {
+    return this.client?.closeCode === undefined ? undefined : `${this.client.closeCode} (${this.client.closeReason || 'no reason'})`
+  }
+
   /** Every send answered, or the connection gone (what is unanswered then stays unknown). */
   get answered (): boolean {
     return this.acked.length + this.refused + this.timeouts + this.otherErrors.length >= this.sent || this.client?.closeCode !== undefined
@@ -168,10 +191,10 @@ export class Publisher implements SenderRecord {
 
   async start (): Promise<void> {
     const client = await openClient(this.url, this.name)
-    client.socket.on('message', (data) => {
-      const frame = parse(data)
+    client.socket.on('message', () => {
+      const frame = client.frames.at(-1)
       if (typeof frame?.ref !== 'string' || !frame.ref.startsWith('m')) return
-      if (frame.type === 'ack') this.acked.push(frame.id as string)
+      if (frame.type === 'ack') this.acked.push(messageKey(frame.id, `${this.room}#${frame.ref.slice(1)}`))
       else if (frame.type === 'error' && frame.code === 'unavailable') this.refused++
       else if (frame.type === 'error' && frame.code === 'timeout') this.timeouts++
       else this.otherErrors.push(`${String(frame.code)}: ${String(frame.message)}`)
@@ -198,6 +221,73 @@ export class Publisher implements SenderRecord {
 
   stop (): void {
     this.client?.socket.terminate()
+  }
+}
+
+/**
+ * A publisher through the HTTP API (POST /rooms/:id/broadcast), not a member:
+ * it does not receive its own messages, so a run of large messages does not
+ * make the harness itself the slow reader. A `202` is its ack, a `503` without
+ * `outcome` a refusal, a `503` with `outcome: unknown` (or no answer) unknown.
+ */
+export class BroadcastPublisher implements SenderRecord {
+  sent = 0
+  readonly acked: string[] = []
+  refused = 0
+  readonly otherErrors: string[] = []
+  readonly closedWith = undefined
+  private answers = 0
+  private timeouts = 0
+
+  constructor (readonly name: string, readonly room: string, private readonly baseUrl: string, private readonly textBytes: number) {}
+
+  get unknown (): number {
+    return this.sent - this.acked.length - this.refused - this.otherErrors.length
+  }
+
+  get timedOut (): number {
+    return this.timeouts
+  }
+
+  get answered (): boolean {
+    return this.answers >= this.sent
+  }
+
+  async start (): Promise<void> {}
+
+  /** Fires `count` broadcasts on a fixed schedule, without waiting for one to answer before the next. */
+  async run (count: number, ratePerSec: number): Promise<void> {
+    const startedAt = Date.now()
+    const posts: Array<Promise<void>> = []
+    for (let seq = 0; seq < count; seq++) {
+      posts.push(this.post(seq))
+      this.sent++
+      const wait = startedAt + ((seq + 1) * 1000) / ratePerSec - Date.now()
+      if (wait > 0) await sleep(wait)
+    }
+    await Promise.all(posts)
+  }
+
+  stop (): void {}
+
+  private async post (seq: number): Promise<void> {
+    const label = `${this.room}#${seq}`
+    try {
+      const response = await fetch(`${this.baseUrl}/rooms/${encodeURIComponent(this.room)}/broadcast`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `${label} `.padEnd(this.textBytes, '.'), from: this.name })
+      })
+      const body = await response.json() as { id?: string, outcome?: string, message?: string }
+      if (response.status === 202) this.acked.push(messageKey(body.id, label))
+      else if (response.status === 503 && body.outcome === 'unknown') this.timeouts++
+      else if (response.status === 503) this.refused++
+      else this.otherErrors.push(`${response.status}: ${String(body.message)}`)
+    } catch {
+      // No answer: the outcome stays unknown.
+    } finally {
+      this.answers++
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { metric } from '../../test/helpers/http.js'
 import { NodeProcess } from '../../test/helpers/node-process.js'
 import { TEST_TOKEN } from '../../test/helpers/server.js'
 import { waitFor } from '../../test/helpers/wait.js'
+import { messageKey } from './clients.js'
 import type { Scope } from './scope.js'
 import type { RunningTopology } from './topology.js'
 
@@ -50,13 +51,13 @@ export class ChaosNode {
     await this.process.exited
   }
 
-  /** The room's stored ids, oldest first (GET /rooms/:id/messages). */
+  /** The room's stored messages (their tally keys), oldest first (GET /rooms/:id/messages). */
   async history (room: string): Promise<string[]> {
     const response = await fetch(`${this.url}/rooms/${encodeURIComponent(room)}/messages?limit=${HISTORY_PAGE_MAX}`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` }
     })
     if (response.status !== 200) throw new Error(`history of ${room} on node ${this.id} answered ${response.status}`)
-    return ((await response.json()) as { messages: Array<{ id: string }> }).messages.map((message) => message.id)
+    return ((await response.json()) as { messages: Array<{ id: string, text: string }> }).messages.map((message) => messageKey(message.id, message.text))
   }
 }
 

@@ -3,7 +3,7 @@
 // settle, read every room's log back, count. Whatever happens, everything
 // started is stopped.
 import { waitFor } from '../../test/helpers/wait.js'
-import { Member, Publisher, sleep } from './clients.js'
+import { BroadcastPublisher, Member, Publisher, sleep } from './clients.js'
 import type { ChaosNode } from './nodes.js'
 import { startNodes } from './nodes.js'
 import type { Plan } from './plan.js'
@@ -31,18 +31,33 @@ export interface Result {
 
 export type Log = (message: string) => void
 
+/** Reading a long log back may hit the command timeout on a busy machine: a few tries. */
+const HISTORY_ATTEMPTS = 5
+
+async function readHistory (node: ChaosNode, room: string): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await node.history(room)
+    } catch (error) {
+      if (attempt >= HISTORY_ATTEMPTS) throw error
+      await sleep(1000)
+    }
+  }
+}
+
 function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms) })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-export async function runScenario (scenario: Scenario, topology: Topology, plan: Plan, log: Log): Promise<Result> {
+export async function runScenario (scenario: Scenario, topology: Topology, basePlan: Plan, log: Log): Promise<Result> {
+  const plan = { ...basePlan, ...scenario.traffic }
   const startedAt = Date.now()
   const scope = new Scope()
   const result: Result = { scenario: scenario.id, topology: topology.name, counts: emptyCounts(), evidence: { ok: false, note: '' }, error: undefined, durationMs: 0 }
   let members: Member[] = []
-  let publishers: Publisher[] = []
+  let publishers: Array<Publisher | BroadcastPublisher> = []
   try {
     const running = await topology.start(scope)
     const nodes = await startNodes(scope, running, scenario.proxied ?? [], scenario.nodeEnv ?? {})
@@ -51,18 +66,25 @@ export async function runScenario (scenario: Scenario, topology: Topology, plan:
     const rooms = Array.from({ length: plan.rooms }, (_, index) => `chaos.${scenario.id}.${topology.name}.r${index}`)
     members = nodes.flatMap((node, index) => Array.from({ length: plan.membersPerNode }, (_, n) =>
       new Member(`member-${node.id}${n}`, rooms, urls, index)))
-    if (scenario.slowMember) members.push(new Member('slow-member', rooms, urls, 0, scenario.slowMember))
+    if (scenario.slowMember) {
+      const home = nodes[0] as ChaosNode
+      const released = async () => await home.metric('chat_slow_consumer_closes_total') > 0
+      members.push(new Member('slow-member', rooms, urls, 0, { stallMs: scenario.slowMember.stallMs, released }))
+    }
     await Promise.all(members.map((member) => member.start()))
     publishers = rooms.map((room, index) => {
       const node = nodes[(scenario.publisherNode ?? ((r: number, n: number) => r % n))(index, nodes.length)] as ChaosNode
-      return new Publisher(`publisher-${index}`, room, node.wsUrl, scenario.textBytes ?? 64)
+      return scenario.publishOverHttp === true
+        ? new BroadcastPublisher(`publisher-${index}`, room, node.url, scenario.textBytes ?? 64)
+        : new Publisher(`publisher-${index}`, room, node.wsUrl, scenario.textBytes ?? 64)
     })
     await Promise.all(publishers.map((publisher) => publisher.start()))
     log(`${scenario.id}/${topology.name}: ${nodes.length} nodes ready, ${members.length} members, ${publishers.length} publishers; traffic starts`)
 
     const total = plan.messagesPerRoom * publishers.length
     const progress = () => publishers.reduce((sum, publisher) => sum + publisher.sent, 0) / total
-    const traffic = Promise.all(publishers.map((publisher) => publisher.run(plan.messagesPerRoom, plan.ratePerRoom)))
+    let trafficDone = false
+    const traffic = Promise.all(publishers.map((publisher) => publisher.run(plan.messagesPerRoom, plan.ratePerRoom))).finally(() => { trafficDone = true })
     const injected = scenario.inject({
       faults: running.faults,
       nodes,
@@ -70,7 +92,8 @@ export async function runScenario (scenario: Scenario, topology: Topology, plan:
       members,
       publishers,
       progress,
-      reached: (fraction) => waitFor(() => progress() >= fraction, `${Math.round(fraction * 100)} % of the traffic sent`, FAULT_TIMEOUT_MS, 20)
+      done: () => trafficDone,
+      reached: (fraction) => waitFor(() => progress() >= fraction || trafficDone, `${Math.round(fraction * 100)} % of the traffic sent`, FAULT_TIMEOUT_MS, 20)
     })
     await traffic
     result.evidence = await withTimeout(injected, FAULT_TIMEOUT_MS, 'the fault injector')
@@ -78,7 +101,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, plan:
 
     const reader = nodes.find((node) => !node.killed) as ChaosNode
     const history = new Map<string, string[]>()
-    for (const room of rooms) history.set(room, await reader.history(room))
+    for (const room of rooms) history.set(room, await readHistory(reader, room))
     const expected = new Map<string, Set<string>>()
     for (const publisher of publishers) expected.set(publisher.room, new Set([...(history.get(publisher.room) ?? []), ...publisher.acked]))
     await waitFor(() => members.every((member) => member.gaveUp !== undefined || (member.connected && member.has(expected))), 'every member has the whole log', SETTLE_TIMEOUT_MS, 50).catch(() => {})
@@ -88,9 +111,10 @@ export async function runScenario (scenario: Scenario, topology: Topology, plan:
     result.counts = tally(publishers, members, history)
     const problems = [
       ...members.filter((member) => member.gaveUp !== undefined).map((member) => `${member.member} ${member.gaveUp as string}`),
-      ...publishers.flatMap((publisher) => publisher.otherErrors.slice(0, 3).map((error) => `${publisher.room}: ${error}`))
+      ...publishers.filter((publisher) => publisher.closedWith !== undefined).map((publisher) => `${publisher.name} was closed with ${publisher.closedWith as string}`),
+      ...publishers.flatMap((publisher) => publisher.otherErrors.slice(0, 3).map((error) => `${publisher.name}: ${error}`))
     ]
-    if (problems.length > 0) result.evidence.note += `; ${problems.join('; ')}`
+    if (problems.length > 0) result.evidence = { ok: false, note: `${result.evidence.note}; ${problems.join('; ')}` }
   } catch (error) {
     result.error = (error as Error).message.split('\n')[0] ?? 'unknown error'
   } finally {

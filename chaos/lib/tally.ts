@@ -6,12 +6,14 @@
 // Per member and room: `lost` = ids of the log never received; `duplicated`
 // = receipts of an id already received; `reordered` = receipts of a logged
 // id that comes before one received earlier; `phantom` = receipts of an id
-// that is neither logged nor acknowledged.
+// that is neither logged nor acknowledged. A message is identified by its id
+// and the label its text starts with (clients.ts messageKey), so a reused id
+// shows as a phantom and a loss.
 
 export interface SenderRecord {
   room: string
   sent: number
-  /** Ids acknowledged (`ack`), in the order the acks came. */
+  /** Messages acknowledged (`ack`), in the order the acks came. */
   acked: string[]
   /** `unavailable` answers: nothing was published. */
   refused: number
@@ -21,7 +23,7 @@ export interface SenderRecord {
 
 export interface ReceiverRecord {
   member: string
-  /** Ids received per room, in arrival order, across reconnects. */
+  /** Messages received per room, in arrival order, across reconnects. */
   received: Map<string, string[]>
 }
 
