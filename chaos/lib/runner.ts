@@ -24,6 +24,8 @@ export interface Result {
   topology: string
   counts: Counts
   evidence: Evidence
+  /** Messages received but absent from the log are reported, not failed (a failover's lost tail). */
+  tailMayVanish: boolean
   /** Set when the run itself failed (a node did not start, …): the verdict is a failure. */
   error: string | undefined
   durationMs: number
@@ -55,7 +57,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
   const plan = { ...basePlan, ...scenario.traffic }
   const startedAt = Date.now()
   const scope = new Scope()
-  const result: Result = { scenario: scenario.id, topology: topology.name, counts: emptyCounts(), evidence: { ok: false, note: '' }, error: undefined, durationMs: 0 }
+  const result: Result = { scenario: scenario.id, topology: topology.name, counts: emptyCounts(), evidence: { ok: false, note: '' }, tailMayVanish: scenario.tailMayVanish === true, error: undefined, durationMs: 0 }
   let members: Member[] = []
   let publishers: Array<Publisher | BroadcastPublisher> = []
   try {
@@ -64,6 +66,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
     // A member whose node is gone finds the next one: a dead node refuses the connection.
     const urls = nodes.map((node) => node.wsUrl)
     const rooms = Array.from({ length: plan.rooms }, (_, index) => `chaos.${scenario.id}.${topology.name}.r${index}`)
+    if (scenario.movesFirstRoom === true && topology.movableRoom !== undefined) rooms[0] = topology.movableRoom(rooms[0] as string)
     members = nodes.flatMap((node, index) => Array.from({ length: plan.membersPerNode }, (_, n) =>
       new Member(`member-${node.id}${n}`, rooms, urls, index)))
     if (scenario.slowMember) {
@@ -87,6 +90,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
     const traffic = Promise.all(publishers.map((publisher) => publisher.run(plan.messagesPerRoom, plan.ratePerRoom))).finally(() => { trafficDone = true })
     const injected = scenario.inject({
       faults: running.faults,
+      rooms,
       nodes,
       plan,
       members,
@@ -109,6 +113,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
     await Promise.all(members.map((member) => member.barrier().catch(() => {})))
     await sleep(100)
     result.counts = tally(publishers, members, history)
+    if (result.counts.phantom > 0) result.evidence.note += `; ${result.counts.phantom} receipts of messages absent from the log`
     const problems = [
       ...members.filter((member) => member.gaveUp !== undefined).map((member) => `${member.member} ${member.gaveUp as string}`),
       ...publishers.filter((publisher) => publisher.closedWith !== undefined).map((publisher) => `${publisher.name} was closed with ${publisher.closedWith as string}`),

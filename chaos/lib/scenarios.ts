@@ -18,6 +18,7 @@ export interface Evidence {
 
 export interface FaultContext {
   faults: Faults
+  rooms: string[]
   nodes: ChaosNode[]
   plan: Plan
   members: Member[]
@@ -41,6 +42,14 @@ export interface Scenario {
   nodeEnv?: Record<string, string>
   /** Which node room `r` of `n` nodes publishes from (default: r mod n). */
   publisherNode?: (room: number, nodes: number) => number
+  /** Room 0 is named by the topology's `movableRoom` (the room a reshard moves). */
+  movesFirstRoom?: boolean
+  /**
+   * A failover may take back an unreplicated tail that subscribers already
+   * saw (PROTOCOL §5, docs/cluster.md): messages received but absent from the
+   * log are reported, not failed. Acknowledged messages must still all be there.
+   */
+  tailMayVanish?: boolean
   /** Publish through the HTTP broadcast API instead of WebSocket members. */
   publishOverHttp?: boolean
   /** Text length of every message (default 64). */
@@ -170,6 +179,50 @@ export const SCENARIOS: Scenario[] = [
       await waitFor(() => publishers.every((publisher) => publisher.answered), 'every send answered', RECOVERY_TIMEOUT_MS, 50).catch(() => {})
       const timedOut = publishers.reduce((sum, publisher) => sum + publisher.timedOut, 0)
       return { ok: slowed >= plan.faultRounds && timedOut > 0 && ready, note: `${timedOut} sends answered \`timeout\` (outcome unknown)${ready ? '' : '; nodes not ready again'}` }
+    }
+  },
+  {
+    id: 'sentinel-failover',
+    title: 'the master SIGKILLed, the sentinels promote the replica (REDIS_WAIT_REPLICAS=1), the old master comes back as a replica',
+    topologies: ['sentinel'],
+    needs: ['failover'],
+    nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
+    tailMayVanish: true,
+    async inject ({ faults, nodes, reached }) {
+      const failover = need(faults, 'failover')
+      await reached(0.3)
+      const note = await failover()
+      const ready = await allReady(nodes)
+      return { ok: ready, note: `${note}${ready ? ', nodes ready again' : '; nodes not ready again'}` }
+    }
+  },
+  {
+    id: 'cluster-master-killed',
+    title: 'one Cluster master SIGKILLed and its replica promoted (REDIS_WAIT_REPLICAS=1)',
+    topologies: ['cluster'],
+    needs: ['killMaster'],
+    nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
+    tailMayVanish: true,
+    async inject ({ faults, nodes, reached }) {
+      const killMaster = need(faults, 'killMaster')
+      await reached(0.3)
+      const note = await killMaster()
+      const ready = await allReady(nodes)
+      return { ok: ready, note: `${note}${ready ? ', nodes ready again' : '; nodes not ready again'}` }
+    }
+  },
+  {
+    id: 'slot-resharded',
+    title: 'the slot of a busy room moved to another master (`redis-cli --cluster reshard`) while messages flow',
+    topologies: ['cluster'],
+    needs: ['reshard'],
+    movesFirstRoom: true,
+    async inject ({ faults, nodes, rooms, reached }) {
+      const reshard = need(faults, 'reshard')
+      await reached(0.3)
+      const note = await reshard(rooms[0] as string)
+      const ready = await allReady(nodes)
+      return { ok: !note.includes('NOT moved') && ready, note: `${note}${ready ? '' : '; nodes not ready again'}` }
     }
   },
   {

@@ -43,6 +43,12 @@ export interface Topology {
   description: string
   /** The faults its running form offers (known before it starts, to pick the scenarios). */
   offers: FaultName[]
+  /**
+   * A room name near `base` that is cheap for `reshard` to move (Cluster: a
+   * slot near the start of its master's range, as `redis-cli --cluster
+   * reshard` moves a master's slots lowest first).
+   */
+  movableRoom?: (base: string) => string
   /** Why this topology cannot run on this machine or branch, or undefined when it can. */
   unavailable: () => string | undefined
   /** Starts the Redis side; everything it starts is stopped by `scope`. */
