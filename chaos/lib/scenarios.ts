@@ -68,7 +68,7 @@ const REDIS_DOWN_MS = 1000
 /** Replies come this much later than the command timeout, so commands time out. */
 const SLOW_REPLY_MS = REDIS_COMMAND_TIMEOUT_MS + 500
 /** How long the replies stay slow. */
-const SLOW_WINDOW_MS = REDIS_COMMAND_TIMEOUT_MS + 1000
+const SLOW_WINDOW_MS = 1000
 /** Between two CLIENT KILL TYPE pubsub. */
 const PUBSUB_KILL_EVERY_MS = 300
 
