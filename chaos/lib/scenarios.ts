@@ -198,15 +198,15 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     id: 'cluster-master-killed',
-    title: 'one Cluster master SIGKILLed and its replica promoted (REDIS_WAIT_REPLICAS=1)',
+    title: 'the Cluster master of a busy room SIGKILLed and its replica promoted (REDIS_WAIT_REPLICAS=1)',
     topologies: ['cluster'],
     needs: ['killMaster'],
     nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
     tailMayVanish: true,
-    async inject ({ faults, nodes, reached }) {
+    async inject ({ faults, nodes, rooms, reached }) {
       const killMaster = need(faults, 'killMaster')
       await reached(0.3)
-      const note = await killMaster()
+      const note = await killMaster(rooms[0] as string)
       const ready = await allReady(nodes)
       return { ok: ready, note: `${note}${ready ? ', nodes ready again' : '; nodes not ready again'}` }
     }

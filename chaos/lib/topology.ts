@@ -19,8 +19,8 @@ export interface Faults {
   delayCommands?: (nodeId: string, ms: number) => number
   /** Sentinel: the master killed and a replica promoted; returns what happened, for the report. */
   failover?: () => Promise<string>
-  /** Cluster: one master killed and its replica promoted; returns what happened. */
-  killMaster?: () => Promise<string>
+  /** Cluster: the master that serves `room` killed and its replica promoted; returns what happened. */
+  killMaster?: (room: string) => Promise<string>
   /** Cluster: the slot of `room` moved to another master while traffic flows; returns what happened. */
   reshard?: (room: string) => Promise<string>
 }
