@@ -11,7 +11,7 @@ import { PLANS } from './lib/plan.js'
 import { provenance } from './lib/provenance.js'
 import { failures, renderMarkdown, type Report } from './lib/report.js'
 import { runScenario, type Result } from './lib/runner.js'
-import { applies } from './lib/scenarios.js'
+import { matrix } from './lib/scenarios.js'
 import { TOPOLOGIES } from './lib/topologies/index.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -33,15 +33,12 @@ async function main (): Promise<number> {
     return reason === undefined
   })
   const results: Result[] = []
-  for (const topology of topologies) {
-    for (const scenario of options.scenarios) {
-      if (!applies(scenario, topology)) continue
-      log(`${scenario.id} on ${topology.name}…`)
-      const result = await runScenario(scenario, topology, plan, log)
-      const failed = failures(result)
-      log(`${scenario.id} on ${topology.name}: ${failed.length === 0 ? 'pass' : `FAIL (${failed.join(', ')})`} in ${(result.durationMs / 1000).toFixed(1)} s — ${result.error ?? result.evidence.note}`)
-      results.push(result)
-    }
+  for (const { scenario, topology } of matrix(options.scenarios, topologies, options.short)) {
+    log(`${scenario.id} on ${topology.name}…`)
+    const result = await runScenario(scenario, topology, plan, log)
+    const failed = failures(result)
+    log(`${scenario.id} on ${topology.name}: ${failed.length === 0 ? 'pass' : `FAIL (${failed.join(', ')})`} in ${(result.durationMs / 1000).toFixed(1)} s — ${result.error ?? result.evidence.note}`)
+    results.push(result)
   }
   const markdown = renderMarkdown({ provenance: origin, plan, planName, scenarios: options.scenarios, topologies, skipped, results })
   if (options.out === undefined) process.stdout.write(markdown)

@@ -44,7 +44,7 @@ export function renderMarkdown (report: Report): string {
     `- Commit: ${provenance.commit}`,
     `- Machine: ${provenance.machine}`,
     `- Command: \`${provenance.command}\``,
-    `- Traffic per run (${report.planName}): 2 service nodes (real processes), ${plan.rooms} rooms, one publisher per room sending ${plan.messagesPerRoom} numbered messages at ${plan.ratePerRoom}/s over WebSocket, ${plan.membersPerNode} member(s) per node in every room; one-shot faults strike ${plan.faultRounds}× per run.`,
+    `- Traffic per run (${report.planName}): 2 service nodes (real processes), ${plan.rooms} rooms, one publisher per room sending ${plan.messagesPerRoom} numbered messages at ${plan.ratePerRoom}/s over WebSocket, ${plan.membersPerNode} member(s) per node in every room; one-shot faults strike ${plan.faultRounds}× per run${report.planName === 'short' ? '; scenarios that inject no Redis fault run on the first topology only' : ''}.`,
     '',
     'Each row is one real run of a fault scenario on a Redis topology: after the traffic the harness',
     'waits (bounded) for every send to be answered and every member to catch up, reads each room\'s',
