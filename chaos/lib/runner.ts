@@ -99,8 +99,11 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
       done: () => trafficDone,
       reached: (fraction) => waitFor(() => progress() >= fraction || trafficDone, `${Math.round(fraction * 100)} % of the traffic sent`, FAULT_TIMEOUT_MS, 20)
     })
+    // A fault that could not be injected fails the run, but what the clients saw is still counted.
+    const evidence = withTimeout(injected, FAULT_TIMEOUT_MS, 'the fault injector')
+      .catch((error: Error): Evidence => ({ ok: false, note: `the fault injection failed: ${error.message.split('\n')[0] ?? ''}` }))
     await traffic
-    result.evidence = await withTimeout(injected, FAULT_TIMEOUT_MS, 'the fault injector')
+    result.evidence = await evidence
     await waitFor(() => publishers.every((publisher) => publisher.answered), 'every send answered', ANSWER_TIMEOUT_MS, 50).catch(() => {})
 
     const reader = nodes.find((node) => !node.killed) as ChaosNode
