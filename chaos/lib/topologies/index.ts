@@ -1,9 +1,10 @@
 // Every topology the harness knows, in the order of the report.
 import type { Topology } from '../topology.js'
+import { cluster } from './cluster.js'
 import { single } from './single.js'
 
 /** A topology whose fixture this tree does not have yet: listed, never run. */
-function missing (name: 'sentinel' | 'cluster', description: string, reason: string): Topology {
+function missing (name: 'sentinel', description: string, reason: string): Topology {
   return {
     name,
     description,
@@ -16,5 +17,5 @@ function missing (name: 'sentinel' | 'cluster', description: string, reason: str
 export const TOPOLOGIES: Topology[] = [
   single,
   missing('sentinel', 'a master, a replica and three sentinels (REDIS_SENTINELS)', 'no Sentinel fixture in this tree yet (test/helpers/redis-sentinel.ts)'),
-  missing('cluster', 'a 3-master Redis Cluster with one replica each (REDIS_CLUSTER_NODES)', 'no Redis Cluster fixture in this tree yet (test/helpers/redis-cluster.ts)')
+  cluster
 ]
