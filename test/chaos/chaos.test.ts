@@ -1,5 +1,5 @@
 // `npm run test:chaos` (not part of `npm test`: it starts two real nodes and
-// a redis-server per scenario, about two minutes of both cores). The short
+// Redis per scenario: two to three minutes of both cores). The short
 // form of `npm run chaos` on every topology this tree has a fixture for,
 // written to a temporary file: every scenario ran, every verdict passed, and
 // the file is the generated table with its provenance.
