@@ -57,6 +57,8 @@ export class Member implements ReceiverRecord {
   resumes = 0
   /** Joins with `since` answered `recovered: false` (the server no longer had the point). */
   notRecovered = 0
+  /** Per room, how many messages it had received when each resume began (to tell where a fault shows). */
+  readonly resumeMarks = new Map<string, number[]>()
   /** Set when it could not get back within the deadline. */
   gaveUp: string | undefined
   private client: TestClient | undefined
@@ -106,7 +108,9 @@ export class Member implements ReceiverRecord {
     })
     try {
       for (const room of this.rooms) {
-        const last = this.received.get(room)?.at(-1)?.split(' ', 1)[0]
+        const got = this.received.get(room) ?? []
+        const last = got.at(-1)?.split(' ', 1)[0]
+        if (resume) this.resumeMarks.set(room, [...(this.resumeMarks.get(room) ?? []), got.length])
         const joined = await client.join(room, resume ? last : undefined)
         if (resume && last !== undefined && joined.recovered === false) this.notRecovered++
       }

@@ -47,6 +47,33 @@ async function readHistory (node: ChaosNode, room: string): Promise<string[]> {
   }
 }
 
+/** Receipts this close after a resume count as the resume's. */
+const RESUME_WINDOW = 50
+
+/** Who received a message twice, and whether it came right after one of its resumes: a clue for whoever reads a failing row. */
+function whereDuplicated (members: Member[]): string[] {
+  const found: string[] = []
+  for (const member of members) {
+    for (const [room, got] of member.received) {
+      const seen = new Set<string>()
+      let afterResume = 0
+      let elsewhere = 0
+      got.forEach((key, index) => {
+        if (!seen.has(key)) {
+          seen.add(key)
+          return
+        }
+        const marks = member.resumeMarks.get(room) ?? []
+        if (marks.some((mark) => index >= mark && index < mark + RESUME_WINDOW)) afterResume++
+        else elsewhere++
+      })
+      if (afterResume > 0) found.push(`${member.member} in ${room}: ${afterResume} right after a resume with since`)
+      if (elsewhere > 0) found.push(`${member.member} in ${room}: ${elsewhere}`)
+    }
+  }
+  return found
+}
+
 function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms) })
@@ -117,6 +144,7 @@ export async function runScenario (scenario: Scenario, topology: Topology, baseP
     await sleep(100)
     result.counts = tally(publishers, members, history)
     if (result.counts.phantom > 0) result.evidence.note += `; ${result.counts.phantom} receipts of messages absent from the log`
+    if (result.counts.duplicated > 0) result.evidence.note += `; duplicates: ${whereDuplicated(members).join(', ')}`
     const problems = [
       ...members.filter((member) => member.gaveUp !== undefined).map((member) => `${member.member} ${member.gaveUp as string}`),
       ...publishers.filter((publisher) => publisher.closedWith !== undefined).map((publisher) => `${publisher.name} was closed with ${publisher.closedWith as string}`),
