@@ -57,6 +57,9 @@ const origins = optionalText.transform((value, ctx) => {
   return list.map((item) => new URL(item).origin)
 })
 
+/** REDIS_WAIT_REPLICAS: more replicas than any deployment runs is a typo. */
+export const REDIS_WAIT_REPLICAS_MAX = 100
+
 /** AUTH_JWT_SECRET: an HS256 key shorter than the hash is guessable (RFC 7518 §3.2). */
 export const AUTH_JWT_SECRET_MIN_BYTES = 32
 
@@ -142,6 +145,7 @@ export const EnvSchema = z.object({
   HISTORY_MAX_BYTES: int(1024, 1024 * 1024 * 1024, 1048576),
   HISTORY_TOTAL_MAX_BYTES: int(1024, 64 * 1024 * 1024 * 1024, 268435456),
   HISTORY_TTL_S: int(1, 365 * 24 * 60 * 60, 604800),
+  REDIS_WAIT_REPLICAS: int(0, REDIS_WAIT_REPLICAS_MAX, 0),
   FRAME_RATE_PER_SEC: int(1, 1_000_000, 50),
   FRAME_BURST: int(1, 1_000_000, 100),
   MAX_CONNECTIONS: int(1, 10_000_000, 20000),
@@ -173,6 +177,16 @@ export const EnvSchema = z.object({
   // A key set shared by several applications signs tokens for all of them: the audience tells them apart.
   if (env.AUTH_JWKS_URL !== undefined && env.AUTH_AUDIENCE === undefined && !ctx.issues.some((issue) => issue.path?.[0] === 'AUTH_JWKS_URL')) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCE'], message: 'expected a value: AUTH_JWKS_URL needs AUTH_AUDIENCE' })
+  }
+  // Replicas exist only behind a Redis: on a single node the setting would promise what nothing keeps.
+  const topologies = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const
+  if (env.REDIS_WAIT_REPLICAS > 0 && topologies.every((name) => env[name] === undefined) &&
+    !ctx.issues.some((issue) => topologies.some((name) => issue.path?.[0] === name))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_WAIT_REPLICAS'],
+      message: 'expected 0 unless REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a single node has no replicas)'
+    })
   }
   if (env.AUTH_REQUIRED && env.AUTH_JWT_SECRET === undefined && env.AUTH_JWKS_URL === undefined &&
     !ctx.issues.some((issue) => issue.path?.[0] === 'AUTH_JWT_SECRET' || issue.path?.[0] === 'AUTH_JWKS_URL')) {

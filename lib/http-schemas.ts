@@ -80,6 +80,19 @@ export const HistoryPage = z.strictObject({
 })
 export type HistoryPage = z.infer<typeof HistoryPage>
 
+export const RoomMember = z.strictObject({
+  name: z.string().meta({ description: 'The display name (a user\'s, from its first connection in the room).' }),
+  user: z.string().optional().meta({ description: 'The user id, for an authenticated user; absent for a guest connection.' }),
+  connections: z.number().int().min(1).meta({ description: 'Its connections in the room, over all nodes (a guest entry: 1).' })
+})
+
+export const RoomMembers = z.strictObject({
+  room: RoomId,
+  count: z.number().int().min(0).meta({ description: 'Connections in the room over all nodes: the sum of `connections`.' }),
+  members: z.array(RoomMember).meta({ description: 'One entry per user id, one per guest connection.' })
+})
+export type RoomMembers = z.infer<typeof RoomMembers>
+
 export const DisconnectAccepted = z.strictObject({
   user: z.string().meta({ description: 'The user whose connections on this node were closed and whose earlier tokens are revoked.' })
 })

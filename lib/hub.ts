@@ -13,7 +13,7 @@ import {
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
 import { defaultPolicies, policyFor, type Policies, type Policy } from './policy.js'
 import { PresenceWindow } from './presence-window.js'
-import type { Presence } from './presence.js'
+import type { Presence, RosterEntry } from './presence.js'
 import { parseSignalPayload, SIGNAL_TOPIC, signalPayload } from './signals.js'
 import type { Stats } from './stats.js'
 import type { Timer } from './timer.js'
@@ -176,6 +176,8 @@ export class Hub {
       const elsewhere = this.userElsewhere(room, present)
       this.presence.memberJoined(room, present)
       this.announce(target, present, 1, elsewhere)
+    } else if (member.user !== undefined) {
+      this.recordConnections(target, member.user)
     }
 
     const stored = since === undefined
@@ -256,6 +258,32 @@ export class Hub {
   publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt> {
     this.stats.messagesIn++
     return this.broker.publish(room, from, text, options)
+  }
+
+  /**
+   * Everyone in the room on every node (GET /rooms/:id/members): one entry
+   * per user, its connections summed over the nodes and its name from the
+   * first entry (this node's first), and one entry per guest connection.
+   * Rejects with BrokerUnavailableError when other nodes' members cannot be read.
+   */
+  async roster (room: string): Promise<RosterEntry[]> {
+    const remote = await this.presence.remoteRoster(room)
+    const target = this.rooms.get(room)
+    const local = target === undefined ? [] : target.users.roster(this.membersOf(target))
+    const entries: RosterEntry[] = []
+    const users = new Map<string, RosterEntry>()
+    for (const entry of [...local, ...remote]) {
+      const { user } = entry
+      const known = user === undefined ? undefined : users.get(user)
+      if (known !== undefined) {
+        known.connections += entry.connections
+        continue
+      }
+      const copy = { ...entry }
+      if (user !== undefined) users.set(user, copy)
+      entries.push(copy)
+    }
+    return entries
   }
 
   /**
@@ -357,6 +385,8 @@ export class Hub {
       this.presence.memberLeft(room.name, absent)
       // Sent after the removal: of two nodes dropping a user's last connections at once, at least one announces it.
       this.announce(room, absent, -1, this.userElsewhere(room.name, absent))
+    } else if (member.user !== undefined) {
+      this.recordConnections(room, member.user)
     }
     if (room.live.size === 0 && room.catchingUp.size === 0) {
       // Other nodes still need this node's last changes.
@@ -375,6 +405,15 @@ export class Hub {
     const { user } = present
     if (user === undefined || this.presence.remoteHasUser === undefined) return undefined
     return this.presence.remoteHasUser(room, user).catch(() => false)
+  }
+
+  /**
+   * A user's connection joined or left without changing presence (the user
+   * stays in the room): other nodes' member lists get its new count.
+   */
+  private recordConnections (room: Room, user: string): void {
+    const present = room.users.present(user)
+    if (present !== undefined) this.presence.memberJoined(room.name, { id: present.stand.id, name: present.stand.name, connections: present.connections })
   }
 
   /** Adds a join (1) or leave (-1) to the room's window, unless another node keeps the user in the room. */

@@ -60,6 +60,14 @@ export const REDIS_RECONNECT_MAX_MS = 2000
 export const REDIS_COMMAND_TIMEOUT_MS = 2000
 
 /**
+ * With REDIS_WAIT_REPLICAS ≥ 1: how long Redis's `WAIT` after a publish waits
+ * for the replicas to confirm. Half the command timeout, so that Redis
+ * answers (with how many confirmed) before the client gives up on it; too
+ * few by then and the sender gets `timeout` / 503 `outcome: unknown`.
+ */
+export const REDIS_WAIT_TIMEOUT_MS = REDIS_COMMAND_TIMEOUT_MS / 2
+
+/**
  * At start, each check of the configured Redis (a server, a Cluster seed, a
  * Sentinel) and the first connection get this long before the process exits
  * with a clear line: long enough for a Redis across a data centre, short

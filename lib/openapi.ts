@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { RoomId } from './frames.js'
 import {
   BroadcastAccepted, createBroadcastBody, DISCONNECT_BODY_LIMIT_BYTES, DisconnectAccepted, DisconnectBody, FieldError, HistoryPage,
-  HistoryQuery, HttpError, IdempotencyKey, NotReady, OutcomeUnknown, PageConfig, Status, UserIdParam
+  HistoryQuery, HttpError, IdempotencyKey, NotReady, OutcomeUnknown, PageConfig, RoomMembers, Status, UserIdParam
 } from './http-schemas.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from './limits.js'
 
@@ -73,6 +73,7 @@ export function buildOpenApiDocument ({ maxTextLength, maxDataBytes }: OpenApiOp
     BroadcastBody: jsonSchema(createBroadcastBody(maxTextLength, maxDataBytes), 'input'),
     BroadcastAccepted: jsonSchema(BroadcastAccepted, 'output'),
     HistoryPage: jsonSchema(HistoryPage, 'output'),
+    RoomMembers: jsonSchema(RoomMembers, 'output'),
     DisconnectBody: jsonSchema(DisconnectBody, 'input'),
     DisconnectAccepted: jsonSchema(DisconnectAccepted, 'output'),
     PageConfig: jsonSchema(PageConfig, 'output'),
@@ -96,7 +97,7 @@ export function buildOpenApiDocument ({ maxTextLength, maxDataBytes }: OpenApiOp
     info: {
       title: 'Chat service HTTP API',
       version: OPENAPI_API_VERSION,
-      description: 'Health probes, metrics, the chat page, and the back-office API (broadcast to a room, read its history, disconnect a user). ' +
+      description: 'Health probes, metrics, the chat page, and the back-office API (broadcast to a room, read its history and members, disconnect a user). ' +
         'The WebSocket protocol behind GET /ws is described in docs/asyncapi.json.'
     },
     paths: {
@@ -170,6 +171,22 @@ export function buildOpenApiDocument ({ maxTextLength, maxDataBytes }: OpenApiOp
             200: json('The messages.', 'HistoryPage'),
             ...apiErrors,
             503: error('The store cannot be read right now.')
+          }
+        }
+      },
+      '/rooms/{id}/members': {
+        get: {
+          operationId: 'getMembers',
+          summary: 'List who is in a room, on every node',
+          description: 'One entry per user id with its connections summed over the nodes, one per guest connection; `count` is the ' +
+            'number of connections. The full list, even in a room whose policy turns presence off. A node that died drops out ' +
+            'within PRESENCE_TTL_MS.',
+          security: BEARER,
+          parameters: [roomParameter],
+          responses: {
+            200: json('The members.', 'RoomMembers'),
+            ...apiErrors,
+            503: error('Redis is unavailable: other nodes\' members cannot be read right now.')
           }
         }
       },

@@ -5,6 +5,7 @@
 // a RoomSequencer per room turns that channel into every message once and in
 // order (repairing gaps from the log). The room channel also carries
 // unsequenced ephemeral payloads (presence changes) past the sequencers.
+import { createHash } from 'node:crypto'
 import { ReplyError } from 'ioredis'
 import {
   BrokerTimeoutError, BrokerUnavailableError,
@@ -12,11 +13,11 @@ import {
   type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
 import type { StoredMessage } from './frames.js'
-import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS } from './limits.js'
+import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, REDIS_WAIT_TIMEOUT_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
 import { RedisProbe } from './redis-probe.js'
-import { defineScripts, idempotencyKey, type PublishReply, roomKeys, type StreamEntry } from './redis-scripts.js'
+import { defineScripts, idempotencyKey, PUBLISH_SCRIPT, type PublishReply, roomKeys, type StreamEntry } from './redis-scripts.js'
 import type { RedisClient } from './redis-topology.js'
 import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
 import { ShardedSubscription } from './sharded-subscription.js'
@@ -35,6 +36,8 @@ export interface RedisBrokerOptions {
   /** A room's log expires this long after its last message (HISTORY_TTL_S). */
   historyTtlS: number
   readyProbeMs: number
+  /** Replicas that must hold a message before it is acknowledged (REDIS_WAIT_REPLICAS; 0 or absent: none). */
+  waitReplicas?: number
   /** Unexpected errors that reach no caller (Redis being away is expected and not reported). */
   onError: RedisErrorReporter
   now?: () => number
@@ -111,15 +114,21 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const optional = [user ?? '', api === true ? '1' : '', data ?? ''] as const
     let reply: PublishReply
     try {
-      reply = key === undefined
-        ? await this.command.chatPublish(
-          keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
-          ...optional)
-        : await this.command.chatPublishOnce(
-          keys.meta, keys.log, keys.channel, idempotencyKey(room, key), newEpoch(), historySize, historyMaxBytes,
-          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
+      if ((this.options.waitReplicas ?? 0) > 0) {
+        reply = await this.publishReplicated(
+          key === undefined ? [keys.meta, keys.log, keys.channel] : [keys.meta, keys.log, keys.channel, idempotencyKey(room, key)],
+          [newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional])
+      } else {
+        reply = key === undefined
+          ? await this.command.chatPublish(
+            keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
+            ...optional)
+          : await this.command.chatPublishOnce(
+            keys.meta, keys.log, keys.channel, idempotencyKey(room, key), newEpoch(), historySize, historyMaxBytes,
+            from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
+      }
     } catch (error) {
-      throw this.publishFailure(error)
+      throw error instanceof BrokerTimeoutError ? error : this.publishFailure(error)
     }
     this.full = false
     const [epoch, seq, first] = reply
@@ -127,6 +136,39 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const id = formatMessageId(epoch, seq)
     // With a key, the answer is the receipt either way, as the key records it.
     return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api, data) : { id, room, ts }
+  }
+
+  /**
+   * REDIS_WAIT_REPLICAS ≥ 1: the publish script, then `WAIT n timeout`, in
+   * one pipeline. Written together on one connection, WAIT runs on the server
+   * that ran the script, right after it, and counts the replicas that hold
+   * everything this connection wrote so far, the message included (a WAIT
+   * sent on its own could follow a reconnect to another server and count
+   * nothing). On a Redis Cluster a pipeline goes to the node that owns its
+   * keys' slot: the room's master. The script is sent by its hash, and in full
+   * only if that server does not know it yet (ioredis's own fallback would
+   * resend it after the WAIT).
+   */
+  private async publishReplicated (keys: string[], args: Array<string | number>): Promise<PublishReply> {
+    const replicas = this.options.waitReplicas ?? 0
+    /** Replies of the script and of WAIT, in that order (a pipeline of two commands answers two). */
+    const run = async (byHash: boolean) => {
+      const pipeline = this.command.pipeline()
+      if (byHash) pipeline.evalsha(PUBLISH_SCRIPT_SHA, keys.length, ...keys, ...args)
+      else pipeline.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)
+      pipeline.wait(replicas, REDIS_WAIT_TIMEOUT_MS)
+      return await pipeline.exec() as [[Error | null, unknown], [Error | null, unknown]]
+    }
+    let [[scriptError, reply], [waitError, confirmed]] = await run(true)
+    if (scriptError?.message.startsWith('NOSCRIPT') === true) [[scriptError, reply], [waitError, confirmed]] = await run(false)
+    if (scriptError) throw scriptError
+    // A failed WAIT (the connection dropped, the command timed out) confirmed nothing either.
+    if (waitError || (confirmed as number) < replicas) {
+      const reason = waitError?.message ?? `${String(confirmed)} of ${replicas} confirmed within ${REDIS_WAIT_TIMEOUT_MS} ms`
+      throw new BrokerTimeoutError(
+        `Redis stored the message but too few replicas confirmed it (${reason}); it may be lost if the server fails, and if it is not, it arrives like any other`)
+    }
+    return reply as PublishReply
   }
 
   /**
@@ -161,11 +203,11 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const keys = roomKeys(room)
     const position = since === undefined ? undefined : parseMessageId(since)
     try {
-      const [epoch, recovered, entries] = await this.command.chatRead(
+      const [epoch, recovered, entries, earlier] = await this.command.chatRead(
         keys.meta, keys.log,
         since === undefined ? '' : (position?.epoch ?? '-'), position?.seq ?? 0, limit, fallbackLimit ?? limit
       )
-      return { messages: epoch === null ? [] : entries.map((entry) => toMessage(room, epoch, entry)), recovered: recovered === 1 }
+      return { messages: epoch === null ? [] : toMessages(room, epoch, earlier, entries), recovered: recovered === 1 }
     } catch (error) {
       this.reportUnexpected(error, 'reading a room history')
       throw new BrokerUnavailableError(`Redis could not read the history (${(error as Error).message})`)
@@ -176,7 +218,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
     this.rooms.get(room)?.stop()
     const sequencer = new RoomSequencer({
       readPosition: () => this.subscribeRoom(room),
-      readAfter: (seq, limit) => this.readAfter(room, seq, limit),
+      readAfter: (position, limit) => this.readAfter(room, position, limit),
       deliver: (message) => this.onMessage?.(message),
       schedule: retryLater,
       onReadError: reportUnlessAway(this.report, 'reading a room log to deliver its messages in order'),
@@ -223,10 +265,10 @@ export class RedisBroker implements Broker, EphemeralChannel {
     return { epoch: epoch ?? undefined, seq: Number(seq ?? 0) }
   }
 
-  private async readAfter (room: string, seq: number, limit: number): Promise<MissedBatch> {
+  private async readAfter (room: string, position: LogPosition, limit: number): Promise<MissedBatch> {
     const keys = roomKeys(room)
-    const [epoch, last, entries] = await this.command.chatAfter(keys.meta, keys.log, seq, limit)
-    return { epoch, last, messages: epoch === null ? [] : entries.map((entry) => toMessage(room, epoch, entry)) }
+    const [epoch, last, from, entries, earlier] = await this.command.chatAfter(keys.meta, keys.log, position.epoch ?? '', position.seq, limit)
+    return { epoch, last, from, messages: epoch === null ? [] : toMessages(room, epoch, earlier, entries) }
   }
 
   private onChannelMessage (channel: string, payload: string): void {
@@ -272,6 +314,9 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 }
 
+/** What EVALSHA names PUBLISH_SCRIPT by. */
+const PUBLISH_SCRIPT_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex')
+
 /** ioredis's refusal of a command it did not write (no offline queue). */
 const NOT_WRITTEN = "Stream isn't writeable and enableOfflineQueue options is false"
 
@@ -293,6 +338,22 @@ async function untilStarted (sequencer: RoomSequencer): Promise<void> {
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * The log's entries as messages, each with the epoch it was written in: the
+ * first of the earlier epochs (meta `h`: "<epoch> <last seq> …", oldest
+ * first) whose last sequence is at or after the entry's, else the current one.
+ */
+function toMessages (room: string, epoch: string, earlier: string | null, entries: StreamEntry[]): StoredMessage[] {
+  if (earlier === null) return entries.map((entry) => toMessage(room, epoch, entry))
+  const ends: Array<{ epoch: string, last: number }> = []
+  const words = earlier.split(' ')
+  for (let i = 0; i + 1 < words.length; i += 2) ends.push({ epoch: words[i] as string, last: Number(words[i + 1]) })
+  return entries.map((entry) => {
+    const seq = Number(entry[0].slice(0, entry[0].indexOf('-')))
+    return toMessage(room, ends.find((end) => seq <= end.last)?.epoch ?? epoch, entry)
+  })
 }
 
 function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {

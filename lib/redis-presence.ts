@@ -6,9 +6,9 @@
 // expires unless a live node refreshes it. Changes reach other nodes as
 // ephemeral payloads on the room's channel (the broker's, past its sequencing).
 import { randomBytes } from 'node:crypto'
-import type { EphemeralChannel } from './broker.js'
-import type { Presence, PresenceMember, RemotePresenceHandler, UserSet } from './presence.js'
-import { type RedisErrorReporter, reportUnlessAway } from './redis-errors.js'
+import { BrokerUnavailableError, type EphemeralChannel } from './broker.js'
+import type { Presence, PresenceMember, RemotePresenceHandler, RosterEntry, UserSet } from './presence.js'
+import { isRedisAway, type RedisErrorReporter, reportUnlessAway } from './redis-errors.js'
 import { nodeKey, roomKeys } from './redis-scripts.js'
 import type { RedisClient } from './redis-topology.js'
 
@@ -64,8 +64,7 @@ function memberOwner (field: string): { node: string, incarnation: string } {
 
 /**
  * The user a member field stands for: the hub records a user's presence under
- * the id `user:<id>` (connection ids are hex), so the field names it. Values
- * stay plain names, as every version wrote them.
+ * the id `user:<id>` (connection ids are hex), so the field names it.
  */
 function memberUser (field: string): string | undefined {
   const at = field.indexOf(USER_PREFIX, field.indexOf('/') + 1)
@@ -74,10 +73,31 @@ function memberUser (field: string): string | undefined {
 
 const USER_PREFIX = 'user:'
 
+/**
+ * A member field's value is the member's name, then, only for a user with
+ * more than one connection in the room on the node, `\n` and that number.
+ * Names hold no control characters, so it parses back; a plain name (every
+ * guest, every value an earlier version wrote) stands for one connection.
+ * A node of an earlier version shows such a user's name with the count
+ * attached until it is upgraded too.
+ */
+const COUNT_SEPARATOR = '\n'
+
+function memberValue ({ name, connections = 1 }: PresenceMember): string {
+  return connections > 1 ? `${name}${COUNT_SEPARATOR}${connections}` : name
+}
+
+function parseValue (value: string): { name: string, connections: number } {
+  const at = value.indexOf(COUNT_SEPARATOR)
+  if (at === -1) return { name: value, connections: 1 }
+  return { name: value.slice(0, at), connections: Number(value.slice(at + 1)) || 1 }
+}
+
 /** A member of another node, as read from the member hash. */
 interface RemoteEntry {
   name: string
   user: string | undefined
+  connections: number
 }
 
 /** A heartbeat key that could not be read: its node's members count, whatever their incarnation. */
@@ -92,7 +112,7 @@ interface Change {
 export class RedisPresence implements Presence {
   private readonly command: RedisClient
   readonly incarnation: string
-  /** Members on this node per room (field → name), re-registered after Redis comes back. */
+  /** Members on this node per room (field → value), re-registered after Redis comes back. */
   private readonly localMembers = new Map<string, Map<string, string>>()
   /** Removals that failed while Redis was away (`room\nfield`), retried when it returns. */
   private readonly staleFields = new Set<string>()
@@ -127,10 +147,11 @@ export class RedisPresence implements Presence {
       this.localMembers.set(room, members)
     }
     const field = this.memberField(member)
-    members.set(field, member.name)
+    const value = memberValue(member)
+    members.set(field, value)
     const key = roomKeys(room).members
     // A failed write is repaired when the connection returns (onCommandReady).
-    this.command.hset(key, field, member.name).catch(this.reporter('adding a member'))
+    this.command.hset(key, field, value).catch(this.reporter('adding a member'))
     // The hash may be new; later the refresh timer keeps it alive while this node has members in it.
     if (first) this.command.pexpire(key, this.options.presenceTtlMs).catch(this.reporter('setting a member list\'s expiry'))
   }
@@ -170,6 +191,17 @@ export class RedisPresence implements Presence {
     return names
   }
 
+  async remoteRoster (room: string): Promise<RosterEntry[]> {
+    let entries: RemoteEntry[]
+    try {
+      entries = await this.readEntries(room)
+    } catch (error) {
+      if (isRedisAway(error)) throw new BrokerUnavailableError('the member list cannot be read right now: Redis is unavailable; try again')
+      throw error
+    }
+    return entries.map(({ name, user, connections }) => user === undefined ? { name, connections } : { name, user, connections })
+  }
+
   /** Never a shared read: the answer must come after this node's own write of the change. */
   async remoteHasUser (room: string, user: string): Promise<boolean> {
     return (await this.readRemoteMembers(room)).some((entry) => entry.user === user)
@@ -191,23 +223,27 @@ export class RedisPresence implements Presence {
   }
 
   private async readRemoteMembers (room: string): Promise<RemoteEntry[]> {
-    const key = roomKeys(room).members
-    let all: Record<string, string>
     try {
-      all = await this.command.hgetall(key)
+      return await this.readEntries(room)
     } catch (error) {
       // Without the list, the joiner sees this node's members only.
       this.reporter('reading the member list')(error)
       return []
     }
-    const byNode = new Map<string, Array<{ incarnation: string, field: string, name: string }>>()
-    for (const [field, name] of Object.entries(all)) {
+  }
+
+  /** Other nodes' live members of the room; rejects when the member hash cannot be read. */
+  private async readEntries (room: string): Promise<RemoteEntry[]> {
+    const key = roomKeys(room).members
+    const all = await this.command.hgetall(key)
+    const byNode = new Map<string, Array<{ incarnation: string, field: string, value: string }>>()
+    for (const [field, value] of Object.entries(all)) {
       const { node, incarnation } = memberOwner(field)
       // This run's own members come from the hub; an earlier run's are checked like any other node's.
       if (node === this.options.nodeId && incarnation === this.incarnation) continue
       let list = byNode.get(node)
       if (!list) byNode.set(node, list = [])
-      list.push({ incarnation, field, name })
+      list.push({ incarnation, field, value })
     }
     if (byNode.size === 0) return []
     const nodes = [...byNode.keys()]
@@ -217,17 +253,17 @@ export class RedisPresence implements Presence {
       reportGet(error)
       return ANY_INCARNATION
     })))
-    const names: RemoteEntry[] = []
+    const entries: RemoteEntry[] = []
     const dead: string[] = []
     nodes.forEach((node, i) => {
-      for (const { incarnation, field, name } of byNode.get(node) ?? []) {
-        if (live[i] === ANY_INCARNATION || live[i] === incarnation) names.push({ name, user: memberUser(field) })
+      for (const { incarnation, field, value } of byNode.get(node) ?? []) {
+        if (live[i] === ANY_INCARNATION || live[i] === incarnation) entries.push({ ...parseValue(value), user: memberUser(field) })
         else dead.push(field)
       }
     })
     // Members of a node whose heartbeat key expired, or of an earlier run of it, are gone; tidy them up.
     if (dead.length > 0) this.command.hdel(key, ...dead).catch(this.reporter('removing members of a dead node'))
-    return names
+    return entries
   }
 
   /** The command connection came back: make this node's presence true again. */

@@ -8,11 +8,18 @@ import type { RedisClient } from './redis-topology.js'
 /** A stream entry as Redis returns it: [id, [field, value, …]]. */
 export type StreamEntry = [id: string, fields: string[]]
 
-/** Reply of `chatRead`: the log's epoch (null: no log), 1 if `since` was found, entries oldest first. */
-export type ReadReply = [epoch: string | null, recovered: 0 | 1, entries: StreamEntry[]]
+/**
+ * Reply of `chatRead`: the log's epoch (null: no log), 1 if `since` was
+ * found, entries oldest first, the log's earlier epochs (`h`, see roomKeys).
+ */
+export type ReadReply = [epoch: string | null, recovered: 0 | 1, entries: StreamEntry[], earlier: string | null]
 
-/** Reply of `chatAfter`: the log's epoch (null: no log), its last sequence, entries oldest first. */
-export type AfterReply = [epoch: string | null, last: number, entries: StreamEntry[]]
+/**
+ * Reply of `chatAfter`: the log's epoch (null: no log), its last sequence,
+ * the sequence the entries follow (below the one asked for when the log went
+ * back), entries oldest first, the log's earlier epochs.
+ */
+export type AfterReply = [epoch: string | null, last: number, from: number, entries: StreamEntry[], earlier: string | null]
 
 /**
  * Reply of `chatPublish` / `chatPublishOnce`: the new message's epoch and
@@ -37,8 +44,8 @@ declare module 'ioredis' {
     ): Result<PublishReply, Context>
     /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
     chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
-    /** AFTER_SCRIPT: a node's gap repair, entries after `seq`. */
-    chatAfter (meta: string, log: string, seq: number, limit: number): Result<AfterReply, Context>
+    /** AFTER_SCRIPT: a node's gap repair, entries after its position (`epoch` '' while it knows none). */
+    chatAfter (meta: string, log: string, epoch: string, seq: number, limit: number): Result<AfterReply, Context>
   }
 }
 
@@ -54,7 +61,12 @@ export function defineScripts (redis: RedisClient): void {
 /** Redis keys and channel of one room. */
 export function roomKeys (room: string) {
   return {
-    /** Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8 bytes of the texts and data in the log. */
+    /**
+     * Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8
+     * bytes of the texts and data in the log, `r` = replication id of the server that
+     * last wrote the log, `h` = the log's earlier epochs, oldest first, each
+     * with its last sequence ("<epoch> <seq> <epoch> <seq>…"; absent: none).
+     */
     meta: `chat:{${room}}:meta`,
     /** Stream: the log, entry id `<seq>-0`, fields f (from), x (text), t (ts), then u (user), a (API), d (data's JSON) when present. */
     log: `chat:{${room}}:log`,
@@ -89,6 +101,22 @@ export function idempotencyKey (room: string, key: string): string {
 }
 
 /**
+ * Lua: `epochEnd(earlier, epoch, current, last)`, the last sequence of
+ * `epoch` in a log whose epoch is `current` (its last sequence `last`) and
+ * whose earlier epochs are `earlier` (meta `h`); nil for an epoch the log
+ * does not know (a log started anew, or an epoch older than what it keeps).
+ */
+const EPOCH_END = `
+local function epochEnd (earlier, epoch, current, last)
+  if epoch == current then return last end
+  for name, finish in string.gmatch(earlier or '', '(%S+) (%d+)') do
+    if name == epoch then return tonumber(finish) end
+  end
+  return nil
+end
+`
+
+/**
  * Store, then publish — in one step, so a message is never published
  * without being in the log, sequences have no holes, and an idempotency key
  * is recorded exactly when its message is (Redis runs one script at a time,
@@ -109,15 +137,47 @@ export function idempotencyKey (room: string, key: string): string {
  * users and data existed: no `u`, no `a`, no `d` (and the text stays the
  * entry's 4th field, which the byte count reads). `d` travels on the wire as
  * the JSON string itself, so cjson never re-encodes its numbers.
+ * The log's epoch changes when the server writing it is not the one that
+ * wrote it last (the replication id, `r` in meta, changes when a replica is
+ * promoted and when a server restarts): a promoted replica may have missed
+ * the log's tail, so its sequences may repeat ones already given out; in a
+ * new epoch the ids cannot. Sequences go on from the server's log, and the
+ * old epoch is kept in `h` with its last sequence, so its ids stay valid for
+ * resuming. A meta without `r` (written before fencing) just takes it.
  * Returns { epoch, seq }, or { '', 0, first 202 body } for a known key.
  */
 export const PUBLISH_SCRIPT = `
 if KEYS[4] then
   local first = redis.call('GET', KEYS[4])
-  if first then return { '', 0, first } end
+  if first then
+    -- Touched (same expiry) so that a WAIT after this call covers the write that recorded it.
+    redis.call('PEXPIRE', KEYS[4], redis.call('PTTL', KEYS[4]))
+    return { '', 0, first }
+  end
 end
+local replication = redis.call('INFO', 'replication')
+local at = string.find(replication, 'master_replid:', 1, true)
+local server = string.sub(replication, at + 14, at + 53)
 redis.call('HSETNX', KEYS[1], 'e', ARGV[1])
-local epoch = redis.call('HGET', KEYS[1], 'e')
+local epoch, writer = unpack(redis.call('HMGET', KEYS[1], 'e', 'r'))
+if writer ~= server then
+  if writer then
+    -- Another server wrote this log last: a replica promoted (maybe without
+    -- the log's tail) or a restart. New ids take a new epoch, so none can
+    -- repeat one already given out.
+    local last = redis.call('HGET', KEYS[1], 's') or '0'
+    local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+    local keepFrom = tonumber(last)
+    if #oldest > 0 then keepFrom = tonumber(string.match(oldest[1][1], '^(%d+)')) - 1 end
+    local earlier = ''
+    for name, finish in string.gmatch(redis.call('HGET', KEYS[1], 'h') or '', '(%S+) (%d+)') do
+      if tonumber(finish) >= keepFrom then earlier = earlier .. name .. ' ' .. finish .. ' ' end
+    end
+    redis.call('HSET', KEYS[1], 'h', earlier .. epoch .. ' ' .. last, 'e', ARGV[1])
+    epoch = ARGV[1]
+  end
+  redis.call('HSET', KEYS[1], 'r', server)
+end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 -- Text, plus data when the entry has any (its optional fields follow f, x, t).
 local function entryBytes (entry)
@@ -188,42 +248,56 @@ return { epoch, seq }
 `
 
 /**
- * A client's read (join with or without `since`, history API).
+ * A client's read (join with or without `since`, history API). `since` is
+ * found when its epoch is the log's or an earlier one it keeps, and the log
+ * still holds everything after it (not past the end of its epoch: a tail a
+ * failover lost is not found).
  * KEYS: meta, log. ARGV: since epoch ('' for none), since seq, limit, fallback limit.
  * A limit of 0 (historyOnJoin 0, a historySize 0 room) reads nothing: Redis answers COUNT 0 with nil, hence `or {}`.
- * Returns { epoch or false, recovered (1/0), entries oldest first }.
+ * Returns { epoch or false, recovered (1/0), entries oldest first, earlier epochs or false }.
  */
-export const READ_SCRIPT = `
+export const READ_SCRIPT = EPOCH_END + `
 local function oldestFirst (entries)
   local out = {}
   for i = #entries, 1, -1 do out[#out + 1] = entries[i] end
   return out
 end
-local epoch = redis.call('HGET', KEYS[1], 'e')
-local last = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local epoch, lastText, earlier = unpack(redis.call('HMGET', KEYS[1], 'e', 's', 'h'))
+local last = tonumber(lastText or '0')
 if ARGV[1] ~= '' then
   local since = tonumber(ARGV[2])
-  if epoch and ARGV[1] == epoch and since <= last then
+  local finish = epoch and epochEnd(earlier, ARGV[1], epoch, last)
+  if finish and since <= finish then
     local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
     local firstSeq = last + 1
     if #first > 0 then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
     if since >= firstSeq - 1 then
-      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) or {} }
+      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) or {}, earlier }
     end
   end
-  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4]) or {}) }
+  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4]) or {}), earlier }
 end
-return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) or {}) }
+return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) or {}), earlier }
 `
 
 /**
- * A node's gap repair: entries after `seq` of the current log.
- * KEYS: meta, log. ARGV: seq, limit. Returns { epoch or false, last seq, entries }.
+ * A node's gap repair: entries after its position (epoch, seq) in the log.
+ * The position is lowered to where the log stands when the log went back
+ * under it: to the end of its epoch (a failover lost that epoch's tail), to
+ * the log's last sequence, or to 0 for an epoch the log does not know (a new
+ * log). An empty epoch (the node knows none yet) takes `seq` as it is.
+ * KEYS: meta, log. ARGV: epoch, seq, limit.
+ * Returns { epoch or false, last seq, from, entries, earlier epochs or false }.
  */
-export const AFTER_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-local last = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+export const AFTER_SCRIPT = EPOCH_END + `
+local epoch, lastText, earlier = unpack(redis.call('HMGET', KEYS[1], 'e', 's', 'h'))
+local last = tonumber(lastText or '0')
+local from = tonumber(ARGV[2])
+if epoch and ARGV[1] ~= '' then
+  local finish = epochEnd(earlier, ARGV[1], epoch, last)
+  if not finish then from = 0 elseif finish < from then from = finish end
+end
 local start = '-'
-if tonumber(ARGV[1]) > 0 then start = '(' .. ARGV[1] .. '-0' end
-return { epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2]) }
+if from > 0 then start = '(' .. from .. '-0' end
+return { epoch, last, from, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[3]), earlier }
 `

@@ -10,20 +10,27 @@ export interface LogPosition {
   seq: number
 }
 
-/** One batch of the log after a sequence, oldest first. */
+/** One batch of the log after a position, oldest first. */
 export interface MissedBatch {
-  /** Epoch of the log the entries belong to; null when the room has no log. */
+  /** The log's current epoch; null when the room has no log. */
   epoch: string | null
   /** Last sequence the log has issued. */
   last: number
+  /**
+   * The sequence the entries follow: the position asked for, or lower when
+   * the log went back under it (a failover promoted a replica that missed
+   * the tail: the end of the position's epoch; a log started anew: 0).
+   */
+  from: number
+  /** Each message's id carries the epoch it was written in. */
   messages: StoredMessage[]
 }
 
 export interface RoomSequencerOptions {
   /** Learns where the log stands; called once the live channel is subscribed, so nothing falls in between. */
   readPosition: () => Promise<LogPosition>
-  /** Reads up to `limit` messages of the log after `seq` ("what I missed"). */
-  readAfter: (seq: number, limit: number) => Promise<MissedBatch>
+  /** Reads up to `limit` messages of the log after `position` ("what I missed"). */
+  readAfter: (position: LogPosition, limit: number) => Promise<MissedBatch>
   /** Receives the room's messages, in order, once each. */
   deliver: (message: StoredMessage) => void
   /** Runs `retry` later (after a failed read); returns a function that cancels it. */
@@ -41,6 +48,8 @@ export interface RoomSequencerOptions {
 interface Held {
   epoch: string
   message: StoredMessage
+  /** Order of arrival on the channel (`arrivals` when it came). */
+  arrival: number
 }
 
 export class RoomSequencer {
@@ -61,6 +70,10 @@ export class RoomSequencer {
   /** `pending` overflowed: the log must be read again after the current repair. */
   private overflowed = false
   private stopped = false
+  /** Messages offered so far: a held message's `arrival`. */
+  private arrivals = 0
+  /** `arrivals` when the last read of the log was sent: messages that came before it are in what it saw. */
+  private readAfterArrival = 0
   private cancelRetry: (() => void) | undefined
   private markStarted: () => void = () => {}
   private readonly pendingMax: number
@@ -103,12 +116,13 @@ export class RoomSequencer {
   /** A message from the live channel: delivered, dropped as a duplicate, held, or the start of a repair. */
   offer (epoch: string, message: StoredMessage): void {
     if (this.stopped) return
+    const held: Held = { epoch, message, arrival: ++this.arrivals }
     if (this.holding) {
-      if (this.pending.length < this.pendingMax) this.pending.push({ epoch, message })
+      if (this.pending.length < this.pendingMax) this.pending.push(held)
       else this.overflowed = true
       return
     }
-    this.accept(epoch, message)
+    this.accept(held)
   }
 
   /** The live channel is down: hold what arrives until `resync`. */
@@ -130,15 +144,24 @@ export class RoomSequencer {
     this.pending = []
   }
 
-  private accept (epoch: string, message: StoredMessage): void {
+  private accept (held: Held): void {
+    const { epoch, message } = held
     if (epoch !== this.epoch) {
-      if (this.epoch !== undefined || this.lastSeq !== 0) {
-        // The log was lost and started anew (e.g. Redis restarted without its data).
+      if (this.epoch === undefined && this.lastSeq === 0) {
+        // The room's first log.
+        this.epoch = epoch
+      } else {
+        // Another epoch: the log went on in a new one (a failover or a Redis
+        // restart: sequences may have gone back) or started anew. Its
+        // sequences cannot be compared with ours: only the log says where we
+        // stand in it. A message the last read already had the chance to see
+        // is settled: delivered from the log, or gone with a lost tail.
+        if (held.arrival <= this.readAfterArrival) return
         this.options.counters.gapsDetected++
-        this.lastSeq = 0
+        this.pending.push(held)
+        this.repair()
+        return
       }
-      this.epoch = epoch
-      this.lostThrough = 0
     }
     if (message.seq <= this.lastSeq) return
     if (message.seq === this.lastSeq + 1 || message.seq <= this.lostThrough + 1) {
@@ -147,7 +170,7 @@ export class RoomSequencer {
       return
     }
     this.options.counters.gapsDetected++
-    this.pending.push({ epoch, message })
+    this.pending.push(held)
     this.repair()
   }
 
@@ -155,6 +178,7 @@ export class RoomSequencer {
   private repair (): void {
     this.holding = true
     this.clearRetry()
+    this.readAfterArrival = this.arrivals
     this.readMissing().then(() => this.finishRepair(), (error: unknown) => {
       if (this.stopped) return
       this.options.onReadError?.(error)
@@ -164,18 +188,22 @@ export class RoomSequencer {
 
   private async readMissing (): Promise<void> {
     for (;;) {
-      const { epoch, last, messages } = await this.options.readAfter(this.lastSeq, this.batch)
+      const asked = { epoch: this.epoch, seq: this.lastSeq }
+      const { epoch, last, from, messages } = await this.options.readAfter(asked, this.batch)
       if (this.stopped || epoch === null) return
-      if (epoch !== this.epoch) {
-        if (this.epoch !== undefined) {
-          // A new log: start from its beginning.
-          this.epoch = epoch
-          this.lastSeq = 0
-          this.lostThrough = 0
-          continue
-        }
-        this.epoch = epoch
+      // Another read (a resync during this repair) delivered meanwhile: where
+      // this one says the log stands is stale, read again from where we are.
+      if (this.epoch !== asked.epoch || this.lastSeq !== asked.seq) continue
+      if (from < this.lastSeq) {
+        // The log went back under what we delivered (a failover lost its
+        // tail, or the log started anew): carry on from where it stands, so
+        // no new message is taken for one already delivered.
+        this.options.counters.gapsDetected++
+        this.lastSeq = from
+        this.lostThrough = Math.min(this.lostThrough, from)
       }
+      // Sequences go on across a log's epochs: our position is now one in the current epoch.
+      this.epoch = epoch
       // The log issued sequences it no longer holds: what is missed up to `last` is gone, not late.
       if (messages.length === 0 && last > this.lastSeq) this.lostThrough = Math.max(this.lostThrough, last)
       for (const message of messages) {
@@ -202,7 +230,7 @@ export class RoomSequencer {
     this.pending = []
     for (const held of pending) {
       if (this.holding) this.pending.push(held)
-      else this.accept(held.epoch, held.message)
+      else this.accept(held)
     }
   }
 

@@ -61,6 +61,7 @@ export default fp(async function brokerPlugin (fastify) {
       historyMaxBytes: config.historyMaxBytes,
       historyTtlS: config.historyTtlS,
       readyProbeMs: config.readyProbeMs,
+      waitReplicas: config.redisWaitReplicas,
       onError
     })
     fastify.decorate('broker', broker)

@@ -12,6 +12,7 @@ import { mountMessages } from './messages.js'
 import { mountRooms } from './rooms.js'
 import { PageState } from './state.js'
 import { tokenFetcher } from './token.js'
+import { mountTyping } from './typing-indicator.js'
 
 const limits = await Limits.load(new URL('/config.json', location.href))
 const state = new PageState()
@@ -30,7 +31,8 @@ const composer = mountComposer({ client, state, limits })
 const identity = mountIdentity({ client, state, limits, onNameSet: () => rooms.focus() })
 const rooms = mountRooms({ client, state, limits, identity, onJoin: composer.focus })
 mountMessages({ client, state })
-mountMembers({ client, state })
+mountMembers({ client, state, limits })
+mountTyping({ client, state, limits })
 
 client.connect()
 if (savedName === undefined) identity.focus()

@@ -22,11 +22,13 @@
 /** @typedef {import('../lib/frames.js').ClientFrame} ClientFrame */
 /** @typedef {import('../lib/frames.js').WelcomeFrame} WelcomeFrame */
 /** @typedef {import('../lib/frames.js').JoinedFrame} JoinedFrame */
-/** @typedef {import('../lib/frames.js').MessageFrame} MessageFrame */
 /** @typedef {import('../lib/frames.js').PresenceFrame} PresenceFrame */
 /** @typedef {import('../lib/frames.js').LeftFrame} LeftFrame */
 /** @typedef {import('../lib/frames.js').AckFrame} AckFrame */
 /** @typedef {import('../lib/frames.js').ErrorFrame} ErrorFrame */
+/** @typedef {import('../lib/frames.js').MessageFrame} MessageFrame `data`, when the sender attached it, is passed through as it came */
+/** @typedef {import('../lib/frames.js').JsonObject} JsonObject */
+/** @typedef {import('../lib/frames.js').RelayedSignalFrame} SignalFrame another member's signal, e.g. `typing` */
 /** @typedef {import('../lib/frames.js').ServerFrame} ServerFrame */
 
 // ---------------------------------------------------------------------------
@@ -107,10 +109,18 @@
  * @property {WelcomeFrame} welcome
  * @property {JoinedFrame} joined
  * @property {MessageFrame} message a new message (duplicates are dropped)
+ * @property {SignalFrame} signal another member's signal in a joined room
  * @property {PresenceFrame} presence
- * @property {LeftFrame} left
+ * @property {LeftEvent} left
  * @property {ErrorEvent} error
  * @property {RecoveryFailedEvent} recovery-failed
+ */
+
+/**
+ * A `left` frame; `byServer` when this client did not ask to leave: the
+ * server removed it (a token refresh narrowed its grants, PROTOCOL §7), and
+ * the room is dropped as if `leave()` had been called.
+ * @typedef {LeftFrame & { byServer?: true }} LeftEvent
  */
 
 /** @typedef {keyof ChatClientEvents} ChatClientEventName */
@@ -149,6 +159,7 @@
  * @typedef {{ kind: 'join', room: string }
  *   | { kind: 'leave', room: string, waiter: Waiter<void> }
  *   | { kind: 'send', room: string, waiter: Waiter<SendResult> }
+ *   | { kind: 'signal', room: string, waiter: Waiter<void> }
  *   | { kind: 'auth', room?: undefined }} Pending
  */
 
@@ -172,12 +183,17 @@ const DEFAULT_BASE_MS = 500
 const DEFAULT_MAX_MS = 30_000
 const DEFAULT_DEDUPE_WINDOW = 1000
 
+/**
+ * What a client asked for that an error answers.
+ * @typedef {'join' | 'leave' | 'send' | 'signal' | 'auth'} Operation
+ */
+
 /** An error from the service (its `code`), or `disconnected`. */
 export class ChatError extends Error {
   /**
    * @param {ChatErrorCode} code
    * @param {string} message
-   * @param {{ ref?: string, room?: string }} [details]
+   * @param {{ ref?: string, room?: string, operation?: Operation }} [details]
    */
   constructor (code, message, details = {}) {
     super(message)
@@ -188,6 +204,11 @@ export class ChatError extends Error {
     this.ref = details.ref
     /** @type {string | undefined} */
     this.room = details.room
+    /**
+     * The request refused, found by the `ref` of the frame that caused it.
+     * @type {Operation | undefined}
+     */
+    this.operation = details.operation
   }
 }
 
@@ -234,6 +255,7 @@ export class ChatClient {
     welcome: new Set(),
     joined: new Set(),
     message: new Set(),
+    signal: new Set(),
     presence: new Set(),
     left: new Set(),
     error: new Set(),
@@ -481,8 +503,8 @@ export class ChatClient {
       room.joinTimer = undefined
     }
     for (const request of pending) {
-      if (request.kind === 'leave' || request.kind === 'send') {
-        request.waiter.reject(new ChatError('disconnected', 'connection closed before the server answered', { room: request.room }))
+      if (request.kind === 'leave' || request.kind === 'send' || request.kind === 'signal') {
+        request.waiter.reject(new ChatError('disconnected', 'connection closed before the server answered', { room: request.room, operation: request.kind }))
       }
     }
   }
@@ -680,7 +702,28 @@ export class ChatClient {
       if (this.#sendFrame({ type: 'send', room, text, ref })) {
         this.#pending.set(ref, { kind: 'send', room, waiter: { resolve, reject } })
       } else {
-        reject(new ChatError('disconnected', 'not connected', { ref, room }))
+        reject(new ChatError('disconnected', 'not connected', { ref, room, operation: 'send' }))
+      }
+    })
+  }
+
+  /**
+   * Sends an ephemeral signal (e.g. `typing`) to the room's other members.
+   * Resolves when the server relayed it; rejects with a {@link ChatError}
+   * (`forbidden` where the room allows no signals or no posting,
+   * `rate_limited`, `not_joined`, ...) or `disconnected`. Signals are never
+   * stored or retried.
+   * @param {string} room
+   * @param {string} event 1-32 characters of a-z 0-9 _ -
+   * @returns {Promise<void>}
+   */
+  signal (room, event) {
+    const ref = this.#nextRef()
+    return new Promise((resolve, reject) => {
+      if (this.#sendFrame({ type: 'signal', room, event, ref })) {
+        this.#pending.set(ref, { kind: 'signal', room, waiter: { resolve, reject } })
+      } else {
+        reject(new ChatError('disconnected', 'not connected', { ref, room, operation: 'signal' }))
       }
     })
   }
@@ -696,6 +739,7 @@ export class ChatClient {
       case 'welcome': return this.#onWelcome(frame)
       case 'joined': return this.#onJoined(frame)
       case 'message': return this.#onMessage(frame)
+      case 'signal': return this.#onSignal(frame)
       case 'presence': return this.#onPresence(frame)
       case 'left': return this.#onLeft(frame)
       case 'ack': return this.#onAck(frame)
@@ -782,6 +826,15 @@ export class ChatClient {
   }
 
   /**
+   * @param {SignalFrame} frame
+   * @returns {void}
+   */
+  #onSignal (frame) {
+    if (this.#rooms.get(frame.room)?.joined !== true) return
+    this.#emit('signal', frame)
+  }
+
+  /**
    * @param {PresenceFrame} frame
    * @returns {void}
    */
@@ -806,10 +859,17 @@ export class ChatClient {
       if (request.kind === 'leave' && request.room === frame.room) {
         this.#pending.delete(ref)
         request.waiter.resolve()
-        break
+        this.#emit('left', frame)
+        return
       }
     }
-    this.#emit('left', frame)
+    const room = this.#rooms.get(frame.room)
+    if (room === undefined) return
+    // Not asked for: the server took the room away; it is not joined again.
+    this.#rooms.delete(frame.room)
+    clearTimeout(room.joinTimer)
+    for (const waiter of room.waiters) waiter.reject(new ChatError('forbidden', 'the server removed this connection from the room', { room: frame.room, operation: 'join' }))
+    this.#emit('left', { ...frame, byServer: true })
   }
 
   /**
@@ -821,6 +881,11 @@ export class ChatClient {
     if (request?.kind === 'auth') {
       this.#pending.delete(frame.ref)
       this.#scheduleRefresh(frame.expiresIn)
+      return
+    }
+    if (request?.kind === 'signal') {
+      this.#pending.delete(frame.ref)
+      request.waiter.resolve()
       return
     }
     if (request?.kind !== 'send' || frame.id === undefined) return
@@ -844,7 +909,7 @@ export class ChatClient {
       this.#emit('error', { code: frame.code, message: frame.message, ref: frame.ref })
       return
     }
-    const error = new ChatError(frame.code, frame.message, { ref: frame.ref, room: request.room })
+    const error = new ChatError(frame.code, frame.message, { ref: frame.ref, room: request.room, operation: request.kind })
     if (request.kind !== 'join') {
       request.waiter.reject(error)
       return
@@ -897,6 +962,14 @@ function isStringArray (value) {
 
 /**
  * @param {unknown} value
+ * @returns {value is { [key: string]: unknown }} a JSON object: not null, not an array
+ */
+function isPlainObject (value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * @param {unknown} value
  * @returns {value is ServerErrorCode}
  */
 function isServerErrorCode (value) {
@@ -906,21 +979,21 @@ function isServerErrorCode (value) {
 /**
  * Checks a server frame's shape; anything outside the contract is dropped
  * (undefined) rather than trusted.
- * @param {string} data
+ * @param {string} raw
  * @returns {ServerFrame | undefined}
  */
-export function parseServerFrame (data) {
+export function parseServerFrame (raw) {
   /** @type {unknown} */
   let value
   try {
-    value = JSON.parse(data)
+    value = JSON.parse(raw)
   } catch {
     return undefined
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
   /** @type {Record<string, unknown>} */
   const f = { ...value }
-  const { type, room, id, name, node, members, recovered, from, text, ts, joined, left, ref, code, message, user, expiresIn, api } = f
+  const { type, room, id, name, node, members, recovered, from, text, ts, joined, left, ref, code, message, user, expiresIn, api, data, event } = f
   switch (type) {
     case 'welcome':
       if (typeof id !== 'string' || typeof name !== 'string' || typeof node !== 'string') return undefined
@@ -937,7 +1010,15 @@ export function parseServerFrame (data) {
         // What a reader may trust beyond `from`: the verified sender, the back office.
         if (typeof user === 'string') frame.user = user
         if (api === true) frame.api = true
+        // Not the page's business, but the client's users may want it: kept as it came.
+        // Parsed from JSON, so a JSON object all the way down.
+        if (isPlainObject(data)) frame.data = /** @type {JsonObject} */ (data)
         return frame
+      }
+      return undefined
+    case 'signal':
+      if (typeof room === 'string' && typeof event === 'string' && typeof from === 'string') {
+        return typeof user === 'string' ? { type, room, event, from, user } : { type, room, event, from }
       }
       return undefined
     case 'presence':
@@ -949,6 +1030,8 @@ export function parseServerFrame (data) {
     case 'ack':
       if (typeof ref === 'string' && typeof id === 'string') return { type, ref, id }
       if (typeof ref === 'string' && typeof expiresIn === 'number') return { type, ref, expiresIn }
+      // A relayed signal's ack: nothing was stored, so no id.
+      if (typeof ref === 'string') return { type, ref }
       return undefined
     case 'error':
       if (!isServerErrorCode(code) || typeof message !== 'string') return undefined

@@ -1,5 +1,6 @@
 // The message box: enabled while a room is on screen, Enter sends,
 // a counter near the server's length limit, and the reason a send failed.
+// In a read-only room (policy `send: none`) it gives way to a note saying so.
 import { ChatError } from './chat-client.js'
 import { byId } from './dom.js'
 import { describeError } from './errors.js'
@@ -24,6 +25,17 @@ export function mountComposer ({ client, state, limits }) {
   const send = byId('send-button', HTMLButtonElement)
   const charCount = byId('char-count', HTMLParagraphElement)
   const error = byId('composer-error', HTMLParagraphElement)
+  const row = byId('composer-row', HTMLDivElement)
+  const footer = byId('composer-footer', HTMLDivElement)
+  const readOnlyNote = byId('read-only-note', HTMLParagraphElement)
+
+  /**
+   * @param {string} room
+   * @returns {import('./errors.js').ErrorContext}
+   */
+  function contextOf (room) {
+    return { policy: limits.policyFor(room), signedIn: client.welcome?.user !== undefined }
+  }
 
   /** @returns {void} */
   function renderCharCount () {
@@ -52,7 +64,7 @@ export function mountComposer ({ client, state, limits }) {
         composer.value = text
         renderCharCount()
       }
-      error.textContent = describeError(reason)
+      error.textContent = describeError(reason, contextOf(room))
     })
   }
 
@@ -76,8 +88,13 @@ export function mountComposer ({ client, state, limits }) {
   state.subscribe((change) => {
     if (change.type !== 'shown') return
     const { room } = change
-    composer.disabled = room === undefined
-    send.disabled = room === undefined
+    // Not a dead input: a room nobody may post in says so instead.
+    const readOnly = room !== undefined && limits.policyFor(room.name).send === 'none'
+    row.hidden = readOnly
+    footer.hidden = readOnly
+    readOnlyNote.hidden = !readOnly
+    composer.disabled = room === undefined || readOnly
+    send.disabled = room === undefined || readOnly
     composer.placeholder = room === undefined ? 'Join a room to chat' : `Message ${room.name}`
     error.textContent = ''
   })

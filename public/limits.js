@@ -1,6 +1,7 @@
-// The server's rules for names, room ids and message text, read from
-// GET /config.json at start, so the page checks what the server will check.
-// Without it the page checks no limits and shows the server's refusals.
+// The server's rules for names, room ids and message text, and its room
+// policies, read from GET /config.json at start, so the page checks what the
+// server will check. Without it the page checks no limits, treats every room
+// as open, and shows the server's refusals.
 
 /** How long the page waits for /config.json before going on without limits. */
 const CONFIG_TIMEOUT_MS = 5000
@@ -22,7 +23,35 @@ const NAME_BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u
  * @property {string} roomRule the room rule in words
  * @property {string} [tokenUrl] where to fetch the connection token (PAGE_TOKEN_URL)
  * @property {true} [authRequired] guests are refused (AUTH_REQUIRED)
+ * @property {Policies} [policies] the room policies (NAMESPACES_FILE), when the server publishes them
  */
+
+/**
+ * A room's policy as the page needs it (PROTOCOL §8).
+ * @typedef {object} PagePolicy
+ * @property {'anyone' | 'authenticated' | 'granted' | 'owner'} join
+ * @property {'members' | 'granted' | 'none'} send `none`: a read-only room, only the HTTP API posts
+ * @property {boolean} presence
+ * @property {boolean} signals whether members may send signals such as `typing`
+ */
+
+/**
+ * @typedef {object} Policies
+ * @property {PagePolicy} default for rooms whose namespace is not listed
+ * @property {Map<string, PagePolicy>} namespaces by namespace name
+ */
+
+/**
+ * The policy of a room when the server says nothing: anyone joins and posts,
+ * presence and signals on (the server's own default).
+ * @type {Readonly<PagePolicy>}
+ */
+export const OPEN_POLICY = Object.freeze({ join: 'anyone', send: 'members', presence: true, signals: true })
+
+/** @type {ReadonlyArray<PagePolicy['join']>} */
+const JOIN_RULES = ['anyone', 'authenticated', 'granted', 'owner']
+/** @type {ReadonlyArray<PagePolicy['send']>} */
+const SEND_RULES = ['members', 'granted', 'none']
 
 /** @typedef {{ ok: true, name: string | undefined } | { ok: false, message: string }} NameCheck */
 
@@ -40,12 +69,54 @@ export function codePointLength (text) {
 }
 
 /**
+ * The namespace of a room: its id up to the first `:` (`support:42` →
+ * `support`); undefined for a room with none.
+ * @param {string} room
+ * @returns {string | undefined}
+ */
+export function namespaceOf (room) {
+  const colon = room.indexOf(':')
+  return colon === -1 ? undefined : room.slice(0, colon)
+}
+
+/**
+ * A policy from the config; a field the page does not understand keeps the open default.
+ * @param {unknown} value
+ * @returns {PagePolicy}
+ */
+function parsePolicy (value) {
+  const { join, send, presence, signals } = typeof value === 'object' && value !== null ? /** @type {Record<string, unknown>} */ (value) : {}
+  return {
+    join: JOIN_RULES.find((rule) => rule === join) ?? OPEN_POLICY.join,
+    send: SEND_RULES.find((rule) => rule === send) ?? OPEN_POLICY.send,
+    presence: typeof presence === 'boolean' ? presence : OPEN_POLICY.presence,
+    signals: typeof signals === 'boolean' ? signals : OPEN_POLICY.signals
+  }
+}
+
+/**
+ * @param {unknown} value the `policies` of /config.json
+ * @returns {Policies | undefined}
+ */
+function parsePolicies (value) {
+  if (typeof value !== 'object' || value === null) return undefined
+  const { default: fallback, namespaces } = /** @type {Record<string, unknown>} */ (value)
+  /** @type {Map<string, PagePolicy>} */
+  const byName = new Map()
+  if (typeof namespaces === 'object' && namespaces !== null) {
+    // Own keys only, into a Map: a namespace called "constructor" is just a name.
+    for (const [name, policy] of Object.entries(namespaces)) byName.set(name, parsePolicy(policy))
+  }
+  return { default: parsePolicy(fallback), namespaces: byName }
+}
+
+/**
  * @param {unknown} body
  * @returns {PageConfig}
  */
 function parseConfig (body) {
   if (typeof body !== 'object' || body === null) throw new TypeError('not an object')
-  const { maxTextLength, maxNameLength, roomPattern, roomRule, tokenUrl, authRequired } = /** @type {Record<string, unknown>} */ (body)
+  const { maxTextLength, maxNameLength, roomPattern, roomRule, tokenUrl, authRequired, policies } = /** @type {Record<string, unknown>} */ (body)
   if (!Number.isSafeInteger(maxTextLength) || !Number.isSafeInteger(maxNameLength) ||
       typeof roomPattern !== 'string' || typeof roomRule !== 'string') {
     throw new TypeError('unexpected fields')
@@ -54,6 +125,8 @@ function parseConfig (body) {
   const config = { maxTextLength: Number(maxTextLength), maxNameLength: Number(maxNameLength), roomPattern, roomRule }
   if (typeof tokenUrl === 'string') config.tokenUrl = tokenUrl
   if (authRequired === true) config.authRequired = true
+  const parsed = parsePolicies(policies)
+  if (parsed !== undefined) config.policies = parsed
   return config
 }
 
@@ -91,6 +164,18 @@ export class Limits {
 
   /** @returns {boolean} whether the server refuses guests */
   get authRequired () { return this.#config?.authRequired === true }
+
+  /**
+   * The policy of `room`: its namespace's, else the default; open when the server published none.
+   * @param {string} room
+   * @returns {Readonly<PagePolicy>}
+   */
+  policyFor (room) {
+    const policies = this.#config?.policies
+    if (policies === undefined) return OPEN_POLICY
+    const namespace = namespaceOf(room)
+    return (namespace === undefined ? undefined : policies.namespaces.get(namespace)) ?? policies.default
+  }
 
   /** @returns {string | undefined} the room rule in words, when known */
   get roomRule () { return this.#config?.roomRule }

@@ -1,29 +1,35 @@
 // The members of the room on screen (you first, then by name, with a count
 // when someone is connected more than once), in a panel that is a drawer on
-// narrow screens.
+// narrow screens. A room whose policy turns presence off says so instead.
 import { byId, paintAvatar, part, templateOf } from './dom.js'
 
 /** @typedef {import('./chat-client.js').ChatClient} ChatClient */
 /** @typedef {import('./state.js').PageState} PageState */
+/** @typedef {import('./limits.js').Limits} Limits */
 
 /**
  * @param {object} parts
  * @param {ChatClient} parts.client
  * @param {PageState} parts.state
+ * @param {Limits} parts.limits
  * @returns {void}
  */
-export function mountMembers ({ client, state }) {
+export function mountMembers ({ client, state, limits }) {
   const panel = byId('members-panel', HTMLElement)
   const list = byId('member-list', HTMLUListElement)
   const count = byId('members-count', HTMLSpanElement)
   const toggle = byId('members-toggle', HTMLButtonElement)
   const close = byId('members-close', HTMLButtonElement)
   const newMember = templateOf('member-template', HTMLLIElement)
+  const hiddenNote = byId('members-hidden', HTMLParagraphElement)
 
   /** @returns {void} */
   function render () {
     const room = state.shown
-    const members = room === undefined ? new Map() : client.members(room.name)
+    // The server lists nobody there (`joined.members` is empty): not "you are alone".
+    const hidden = room !== undefined && !limits.policyFor(room.name).presence
+    hiddenNote.hidden = !hidden
+    const members = room === undefined || hidden ? new Map() : client.members(room.name)
     const me = state.me
     const names = [...members.keys()].sort((a, b) => {
       if (a === me) return -1
@@ -44,7 +50,7 @@ export function mountMembers ({ client, state }) {
       }
       return item
     }))
-    count.textContent = String(names.length)
+    count.textContent = hidden ? '–' : String(names.length)
   }
 
   /**

@@ -46,6 +46,14 @@ export function mountRooms ({ client, state, limits, identity, onJoin }) {
   }
 
   /**
+   * @param {string} room
+   * @returns {import('./errors.js').ErrorContext}
+   */
+  function contextOf (room) {
+    return { policy: limits.policyFor(room), signedIn: client.welcome?.user !== undefined }
+  }
+
+  /**
    * Joins `name` (unless already in it) and shows it.
    * @param {string} name
    * @returns {void}
@@ -60,7 +68,9 @@ export function mountRooms ({ client, state, limits, identity, onJoin }) {
         if (reason instanceof ChatError && reason.code === 'disconnected') return
         if (state.get(name) !== room) return // left (and maybe joined again) meanwhile
         state.remove(name)
-        showError(name, `Could not join ${name}. ${describeError(reason)}`)
+        // A policy refusal names the room itself; other reasons follow "Could not join".
+        const forbidden = reason instanceof ChatError && reason.code === 'forbidden'
+        showError(name, forbidden ? describeError(reason, contextOf(name)) : `Could not join ${name}. ${describeError(reason)}`)
       })
     }
     state.show(name)
@@ -185,7 +195,19 @@ export function mountRooms ({ client, state, limits, identity, onJoin }) {
     }
     // A room refused on re-join: the client has dropped it, so does the page.
     state.remove(event.room)
-    showError(event.room, `Lost ${event.room}: ${event.message}`)
+    if (event.code === 'forbidden') {
+      const refusal = new ChatError('forbidden', event.message, { room: event.room, operation: 'join' })
+      showError(event.room, `Lost ${event.room}. ${describeError(refusal, contextOf(event.room))}`)
+    } else {
+      showError(event.room, `Lost ${event.room}: ${event.message}`)
+    }
+  })
+
+  client.on('left', (event) => {
+    // The server took the room away (a refreshed sign-in no longer grants it).
+    if (event.byServer !== true || state.get(event.room) === undefined) return
+    state.remove(event.room)
+    showError(event.room, `You are no longer in ${event.room} — your sign-in no longer grants it.`)
   })
 
   if (limits.roomRule === undefined) hint.hidden = true

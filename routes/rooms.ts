@@ -1,11 +1,11 @@
-// Back-office HTTP API: POST /rooms/:id/broadcast and GET /rooms/:id/messages,
-// both behind the bearer token.
+// Back-office HTTP API: POST /rooms/:id/broadcast, GET /rooms/:id/messages and
+// GET /rooms/:id/members, all behind the bearer token.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { BrokerTimeoutError, BrokerUnavailableError } from '../lib/broker.js'
 import { ROOM_PATTERN, ROOM_RULE, type JsonObject, type MessageFrame, type StoredMessage } from '../lib/frames.js'
-import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-schemas.js'
+import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY, type RoomMembers } from '../lib/http-schemas.js'
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
 
@@ -27,7 +27,7 @@ function digest (value: string): Buffer {
 /** A stored message as the history API shows it: the fields of a `message` frame. */
 type PublicMessage = Omit<MessageFrame, 'type'>
 
-/** The `:id` of both routes. */
+/** The `:id` of every route here. */
 interface RoomParams {
   id: string
 }
@@ -128,5 +128,12 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     if (!query.success) throw fieldOf(query.error, 'query')
     const result = await broker.read(room, { since: query.data.since, limit: query.data.limit ?? HISTORY_API_DEFAULT_LIMIT })
     return { messages: result.messages.map(publicMessage), recovered: result.recovered }
+  })
+
+  // Not subject to room policies: the back office sees everyone, even where presence is off.
+  fastify.get<{ Params: RoomParams }>('/rooms/:id/members', async (request): Promise<RoomMembers> => {
+    const room = roomParam(request.params)
+    const members = await hub.roster(room)
+    return { room, count: members.reduce((sum, member) => sum + member.connections, 0), members }
   })
 }

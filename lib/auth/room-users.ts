@@ -1,6 +1,7 @@
 // One room's authenticated users, so that presence counts a user once however
 // many connections it has there (PROTOCOL §3): `joined` on its first
 // connection, `left` on its last. Guests stay one entry per connection.
+import type { RosterEntry } from '../presence.js'
 
 export interface RoomMember {
   readonly id: string
@@ -41,6 +42,12 @@ export class RoomUsers<P extends RoomMember> {
     return this.users.has(user)
   }
 
+  /** What stands for `user` in presence and how many of its connections are in the room; undefined when none is. */
+  present (user: string): { stand: P, connections: number } | undefined {
+    const present = this.users.get(user)
+    return present === undefined ? undefined : { stand: present.stand, connections: present.connections.size }
+  }
+
   /** What presence must record as left, or undefined when the user still has a connection here. */
   left (member: P): P | undefined {
     if (member.user === undefined) return member
@@ -49,6 +56,14 @@ export class RoomUsers<P extends RoomMember> {
     if (present.connections.size > 0) return undefined
     this.users.delete(member.user)
     return present.stand
+  }
+
+  /** The room's users, each with its connections here, then one entry per guest among `members`. */
+  * roster (members: Iterable<P>): Iterable<RosterEntry> {
+    for (const [user, { stand, connections }] of this.users) yield { name: stand.name, user, connections: connections.size }
+    for (const member of members) {
+      if (member.user === undefined) yield { name: member.name, connections: 1 }
+    }
   }
 
   /** The names of `members`: one per user, one per guest. */

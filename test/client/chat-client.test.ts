@@ -429,4 +429,91 @@ t.test('scripted socket', async (t) => {
     ScriptedSocket.last.accept('alicia')
     t.match(ScriptedSocket.last.sent, [{ type: 'join', room: 'a' }])
   })
+
+  t.test('signals: sent with a ref, settled by ack or error; relayed signals of joined rooms are events', async (t) => {
+    const { client } = scripted(t)
+    const signals: Array<ChatClientEvents['signal']> = []
+    client.on('signal', (frame) => signals.push(frame))
+    client.connect()
+    const socket = ScriptedSocket.last
+    socket.accept()
+    client.join('a')
+    socket.deliver({ type: 'joined', room: 'a', members: ['alice', 'bob'], recovered: true })
+    const relayed = client.signal('a', 'typing')
+    const refused = client.signal('news', 'typing')
+    const [first, second] = socket.sent.filter((f) => f.type === 'signal')
+    t.match(first, { type: 'signal', room: 'a', event: 'typing', ref: String })
+    socket.deliver({ type: 'ack', ref: first?.ref })
+    socket.deliver({ type: 'error', code: 'forbidden', message: 'read-only room', ref: second?.ref })
+    await relayed
+    const error = await refused.then(() => undefined, (reason: unknown) => reason)
+    t.ok(error instanceof ChatError)
+    t.match(error, { code: 'forbidden', room: 'news', operation: 'signal' }, 'the refusal knows what it refused, by ref')
+
+    socket.deliver({ type: 'signal', room: 'a', event: 'typing', from: 'Bob', user: 'bob' })
+    socket.deliver({ type: 'signal', room: 'a', event: 'typing', from: 'guest-1' })
+    socket.deliver({ type: 'signal', room: 'elsewhere', event: 'typing', from: 'x' })
+    socket.deliver({ type: 'signal', room: 'a', from: 'no event' })
+    t.same(signals, [
+      { type: 'signal', room: 'a', event: 'typing', from: 'Bob', user: 'bob' },
+      { type: 'signal', room: 'a', event: 'typing', from: 'guest-1' }
+    ], 'only well-formed signals of joined rooms')
+
+    const pending = client.signal('a', 'typing')
+    socket.drop()
+    await t.rejects(pending, { code: 'disconnected', operation: 'signal' })
+    await t.rejects(client.signal('a', 'typing'), { code: 'disconnected' }, 'offline: refused at once')
+  })
+
+  t.test('a refused join and a refused send carry their operation', async (t) => {
+    const { client } = scripted(t)
+    client.connect()
+    const socket = ScriptedSocket.last
+    socket.accept()
+    const join = client.join('support:42')
+    socket.deliver({ type: 'error', code: 'forbidden', message: 'not granted', ref: socket.sent[0]?.ref })
+    await t.rejects(join, { code: 'forbidden', room: 'support:42', operation: 'join' })
+    t.same(client.rooms(), [], 'the room is dropped')
+    const send = client.send('news', 'hi')
+    socket.deliver({ type: 'error', code: 'forbidden', message: 'read-only', ref: socket.sent[1]?.ref })
+    await t.rejects(send, { code: 'forbidden', operation: 'send' })
+  })
+
+  t.test('message data is passed through as it came; arrays and scalars are not data', async (t) => {
+    const { client, messages } = scripted(t)
+    client.connect()
+    const socket = ScriptedSocket.last
+    socket.accept()
+    client.join('a')
+    socket.deliver({ type: 'joined', room: 'a', members: ['alice'], recovered: true })
+    const data = { order: { id: 17, lines: [1, 2.5, 'x', null, true] }, ünï: { nested: {} } }
+    socket.deliver({ type: 'message', room: 'a', id: 'm1', from: 'bob', text: 'with data', ts: 1, data })
+    socket.deliver({ type: 'message', room: 'a', id: 'm2', from: 'bob', text: 'array', ts: 2, data: [1] })
+    socket.deliver({ type: 'message', room: 'a', id: 'm3', from: 'bob', text: 'none', ts: 3 })
+    t.same(messages.map((m) => m.data), [data, undefined, undefined])
+    t.notOk('data' in (messages[2] ?? {}), 'no data: no field')
+  })
+
+  t.test('a left the client did not ask for drops the room; one it asked for does not say so', async (t) => {
+    const { client } = scripted(t)
+    const lefts: Array<ChatClientEvents['left']> = []
+    client.on('left', (event) => lefts.push(event))
+    client.connect()
+    const socket = ScriptedSocket.last
+    socket.accept()
+    client.join('a')
+    client.join('b')
+    socket.deliver({ type: 'joined', room: 'a', members: ['alice'], recovered: true })
+    socket.deliver({ type: 'joined', room: 'b', members: ['alice'], recovered: true })
+    const waiting = client.join('c')
+    socket.deliver({ type: 'left', room: 'a' })
+    socket.deliver({ type: 'left', room: 'c' })
+    socket.deliver({ type: 'left', room: 'unknown' })
+    await t.rejects(waiting, { code: 'forbidden', room: 'c', operation: 'join' }, 'a join still waiting learns it was refused')
+    const leaving = client.leave('b')
+    socket.deliver({ type: 'left', room: 'b' })
+    await leaving
+    t.same(lefts, [{ type: 'left', room: 'a', byServer: true }, { type: 'left', room: 'c', byServer: true }, { type: 'left', room: 'b' }])
+    t.same(client.rooms(), [], 'none is kept, so none is joined again on the next connection')
+  })
 })

@@ -1,7 +1,9 @@
 // Limits (public/limits.js), run in Node: the server's rules as the page
 // checks them, read from /config.json, and the fallback without it.
 import t from 'tap'
-import { codePointLength, Limits } from '../../public/limits.js'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { codePointLength, Limits, namespaceOf, OPEN_POLICY } from '../../public/limits.js'
 import { checkName, NAME_MAX_LENGTH } from '../../lib/rules.js'
 import { startServer } from '../helpers/server.js'
 
@@ -78,4 +80,49 @@ t.test('Limits.load reads the server\'s /config.json, and falls back to none (wi
   t.equal(said.length, broken.length, 'a warning each time')
   t.match(String(said[0]?.args[1]), /GET \/no-such-config\.json answered 404/, 'saying why')
   t.equal((await Limits.load(json(good))).roomRule, 'a', 'a well-formed body from anywhere is read')
+})
+
+t.test('room policies: a room follows its namespace\'s policy, else the default; none published: every room is open', async (t) => {
+  const base = { maxTextLength: 10, maxNameLength: 32, roomPattern: '^.+$', roomRule: 'any' }
+  t.same(new Limits(base).policyFor('news:today'), OPEN_POLICY, 'no policies: open')
+  t.same(OPEN_POLICY, { join: 'anyone', send: 'members', presence: true, signals: true })
+  t.equal(namespaceOf('support:42:x'), 'support', 'up to the first colon')
+  t.equal(namespaceOf('lobby'), undefined)
+  t.equal(namespaceOf(':x'), '', 'an empty namespace is still one')
+})
+
+t.test('Limits.load reads policies from /config.json defensively', async (t) => {
+  const body = {
+    maxTextLength: 10,
+    maxNameLength: 32,
+    roomPattern: '^.+$',
+    roomRule: 'any',
+    policies: {
+      default: { join: 'authenticated', send: 'members', presence: true, signals: false },
+      namespaces: {
+        news: { join: 'anyone', send: 'none', presence: false, signals: false },
+        constructor: { join: 'owner', send: 'granted', presence: true, signals: true },
+        odd: { join: 'everyone', send: 42, presence: 'yes' }
+      }
+    }
+  }
+  const server = http.createServer((_request, response) => {
+    response.setHeader('content-type', 'application/json')
+    response.end(JSON.stringify(body))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const { port } = server.address() as AddressInfo
+  const limits = await Limits.load(new URL(`http://127.0.0.1:${port}/config.json`))
+  t.same(limits.policyFor('news:today'), { join: 'anyone', send: 'none', presence: false, signals: false }, 'a listed namespace')
+  t.same(limits.policyFor('lobby'), body.policies.default, 'no namespace: the default')
+  t.same(limits.policyFor('other:1'), body.policies.default, 'a namespace not listed: the default')
+  t.same(limits.policyFor('constructor:1'), { join: 'owner', send: 'granted', presence: true, signals: true }, 'any name is just a name')
+  t.same(limits.policyFor('toString:1'), body.policies.default, 'not an inherited property either')
+  t.same(limits.policyFor('odd:1'), OPEN_POLICY, 'values the page does not know fall back to the open defaults')
+
+  body.policies = 'nonsense' as never
+  t.same((await Limits.load(new URL(`http://127.0.0.1:${port}/config.json`))).policyFor('news:x'), OPEN_POLICY, 'policies that are not an object: none')
+  body.policies = { default: null, namespaces: null } as never
+  t.same((await Limits.load(new URL(`http://127.0.0.1:${port}/config.json`))).policyFor('news:x'), OPEN_POLICY, 'empty parts: open')
 })

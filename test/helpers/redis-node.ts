@@ -32,8 +32,13 @@ export interface RedisNode {
 /** Bounds of the nodes' room logs, small enough for tests to reach. */
 export const TEST_LOG_BOUNDS = { historySize: 100, historyMaxBytes: 64 * 1024, historyTtlS: 3600 }
 
+/**
+ * A node on `server` (a RedisServer, or anything with its `url`, such as a
+ * proxy in front of one); `options` overrides TEST_LOG_BOUNDS and may set
+ * `waitReplicas`.
+ */
 export async function startRedisNode (
-  t: Test, server: RedisServer, nodeId: string, bounds: Partial<typeof TEST_LOG_BOUNDS> = {}
+  t: Test, server: Pick<RedisServer, 'url'>, nodeId: string, options: Partial<typeof TEST_LOG_BOUNDS> & { waitReplicas?: number } = {}
 ): Promise<RedisNode> {
   const command = new Redis(server.url, connectionOptions(`test:${nodeId}:command`))
   const subscriber = new Redis(server.url, connectionOptions(`test:${nodeId}:subscriber`))
@@ -41,7 +46,7 @@ export async function startRedisNode (
   await Promise.all([command.connect(), subscriber.connect()])
   const reported: Reported[] = []
   const onError = (error: unknown, context: string) => reported.push({ error, context })
-  const broker = new RedisBroker({ command, subscriber, nodeId, ...TEST_LOG_BOUNDS, ...bounds, readyProbeMs: 100, onError })
+  const broker = new RedisBroker({ command, subscriber, nodeId, ...TEST_LOG_BOUNDS, ...options, readyProbeMs: 100, onError })
   const presence = new RedisPresence({ command, channel: broker, nodeId, presenceTtlMs: 3000, onError })
   const delivered: StoredMessage[] = []
   const remoteChanges: RemoteChange[] = []

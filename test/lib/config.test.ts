@@ -43,6 +43,7 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     historyMaxBytes: 1048576,
     historyTotalMaxBytes: 268435456,
     historyTtlS: 604800,
+    redisWaitReplicas: 0,
     frameRatePerSec: 50,
     frameBurst: 100,
     maxConnections: 20000,
@@ -211,4 +212,19 @@ t.test('TRUST_PROXY is a list of addresses and CIDR ranges', async (t) => {
 t.test('INTERNAL_PORT is unset by default, else a port', async (t) => {
   t.equal(loadConfig({ INTERNAL_PORT: '9100' }).internalPort, 9100)
   t.match(problemsOf({ INTERNAL_PORT: '0' }), [/^INTERNAL_PORT: expected a whole number from 1 to 65535/])
+})
+
+t.test('REDIS_WAIT_REPLICAS: a count of replicas, only with a Redis', async (t) => {
+  t.equal(loadConfig({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '2' }).redisWaitReplicas, 2)
+  t.equal(loadConfig({ REDIS_WAIT_REPLICAS: '0' }).redisWaitReplicas, 0, '0 needs no Redis')
+  t.same(problemsOf({ REDIS_WAIT_REPLICAS: '1' }), [
+    'REDIS_WAIT_REPLICAS: expected 0 unless REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a single node has no replicas) (got "1")'
+  ])
+  t.equal(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
+  t.equal(loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_MASTER: 'chat', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
+  t.same(problemsOf({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '101' }), [
+    'REDIS_WAIT_REPLICAS: expected a whole number from 0 to 100 (got "101")'
+  ])
+  t.same(problemsOf({ REDIS_URL: 'http://x', REDIS_WAIT_REPLICAS: '1' }).map((line) => line.split(':')[0]), ['REDIS_URL'],
+    'a bad REDIS_URL is reported for itself only')
 })

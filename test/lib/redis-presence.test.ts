@@ -210,3 +210,31 @@ t.test('a user on several nodes is one remote member; remoteHasUser sees the oth
   await waitFor(async () => !await a.presence.remoteHasUser('r', 'alice'), 'a to see alice only on itself')
   t.equal(await c.presence.remoteHasUser('r', 'alice'), true, 'still on a')
 })
+
+t.test('the roster: a user\'s connections on a node travel in its field\'s value; member names stay plain', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a')
+  const b = await startRedisNode(t, server, 'b')
+  a.presence.memberJoined('r', { id: 'user:alice', name: 'Alice' })
+  a.presence.memberJoined('r', { id: 'user:alice', name: 'Alice', connections: 3 })
+  a.presence.memberJoined('r', { id: '7', name: 'guest' })
+  await waitFor(async () => (await b.presence.remoteRoster('r')).length === 2, 'b to see both')
+  t.same(await b.presence.remoteRoster('r'), [{ name: 'Alice', user: 'alice', connections: 3 }, { name: 'guest', connections: 1 }])
+  t.same((await b.presence.remoteMembers('r')).sort(), ['Alice', 'guest'], 'joined.members are names without the count')
+  t.equal(await server.command('HGET', roomKeys('r').members, `a/${a.presence.incarnation}.user:alice`), 'Alice\n3', 'the count follows the name')
+
+  a.presence.memberJoined('r', { id: 'user:alice', name: 'Alice', connections: 1 })
+  await waitFor(async () => (await b.presence.remoteRoster('r'))[0]?.connections === 1, 'the count to go down')
+  t.equal(await server.command('HGET', roomKeys('r').members, `a/${a.presence.incarnation}.user:alice`), 'Alice', 'one connection: the plain name, as earlier versions wrote it')
+  t.same(await a.presence.remoteRoster('r'), [], 'this run\'s own members are the hub\'s to list')
+})
+
+t.test('the roster refuses to guess: Redis away is BrokerUnavailableError, anything else is thrown as it is', async (t) => {
+  const server = await RedisServer.start(t)
+  const a = await startRedisNode(t, server, 'a')
+  await server.command('SET', roomKeys('w').members, 'not a hash')
+  await t.rejects(a.presence.remoteRoster('w'), /WRONGTYPE/)
+  await server.stop()
+  await waitFor(() => a.command.status !== 'ready', 'the connection to notice')
+  await t.rejects(a.presence.remoteRoster('r'), { name: 'BrokerUnavailableError', message: /member list cannot be read/ })
+})

@@ -28,6 +28,8 @@ function gate (): Gate {
 /** A room's log as Redis would hold it, with reads that can be held (`gate`) or fail (`failures`). */
 class FakeLog {
   epoch: string | null = 'e1'
+  /** The log's earlier epochs and their last sequences (meta `h`). */
+  earlier = new Map<string, number>()
   messages: StoredMessage[] = []
   failures = 0
   /** The last sequence the log issued, when it keeps fewer messages than it issued (historySize 0). */
@@ -39,13 +41,25 @@ class FakeLog {
     for (const seq of seqs) this.messages.push(message(seq, this.epoch ?? 'none'))
   }
 
-  /** Answers from the log as it is when called (as Redis would); a gate only delays the reply. */
-  async after (seq: number, limit: number): Promise<MissedBatch> {
-    this.reads.push(seq)
+  /** A failover: the log keeps what is up to `kept`, its epoch ends there and `epoch` follows. */
+  failover (kept: number, epoch: string): void {
+    this.messages = this.messages.filter((m) => m.seq <= kept)
+    this.earlier.set(this.epoch as string, kept)
+    this.epoch = epoch
+  }
+
+  /** Answers from the log as it is when called (as Redis would, AFTER_SCRIPT); a gate only delays the reply. */
+  async after (position: LogPosition, limit: number): Promise<MissedBatch> {
+    this.reads.push(position.seq)
     const failed = this.failures > 0
     if (failed) this.failures--
-    const last = this.issued ?? this.messages.at(-1)?.seq ?? 0
-    const batch = { epoch: this.epoch, last, messages: this.messages.filter((m) => m.seq > seq).slice(0, limit) }
+    const last = this.issued ?? Math.max(this.messages.at(-1)?.seq ?? 0, ...this.earlier.values())
+    let from = position.seq
+    if (this.epoch !== null && position.epoch !== undefined) {
+      const end = position.epoch === this.epoch ? last : this.earlier.get(position.epoch)
+      from = end === undefined ? 0 : Math.min(from, end)
+    }
+    const batch = { epoch: this.epoch, last, from, messages: this.messages.filter((m) => m.seq > from).slice(0, limit) }
     if (this.gate) await this.gate.promise
     if (failed) throw new Error('Connection is closed.')
     return batch
@@ -78,7 +92,7 @@ function setup (t: Test, options: Options = {}) {
       }
       return options.position ?? { epoch: 'e1', seq: 0 }
     },
-    readAfter: (seq, limit) => log.after(seq, limit),
+    readAfter: (position, limit) => log.after(position, limit),
     deliver: (m) => delivered.push(m.id),
     schedule: (retry) => {
       timers.add(retry)
@@ -217,13 +231,18 @@ t.test('reconnect before the start: the start is tried again, and the first base
   t.same(s.log.reads, [], 'no repair')
 })
 
-t.test('new epoch on the channel: the log started anew, its first message is delivered', async (t) => {
+t.test('new epoch on the channel: the log started anew, read from its beginning', async (t) => {
   const s = await startedAt3(t)
+  s.log.epoch = 'e2'
+  s.log.messages = []
+  s.log.append(1)
   s.sequencer.offer('e2', message(1, 'e2'))
-  t.equal(s.counters.gapsDetected, 1, 'a lost log counts as a gap')
+  await settle()
+  t.same(s.log.reads, [3], 'its sequences are not compared with ours: the log is asked')
+  t.equal(s.counters.gapsDetected, 2, 'another epoch, then a log under our position: both count')
   t.same(s.delivered, ids('e2', 1))
   s.sequencer.offer('e2', message(2, 'e2'))
-  t.same(s.delivered, ids('e2', 1, 2))
+  t.same(s.delivered, ids('e2', 1, 2), 'live again')
 })
 
 t.test('new epoch on the channel, ahead of its start: the new log is read from its beginning', async (t) => {
@@ -233,7 +252,7 @@ t.test('new epoch on the channel, ahead of its start: the new log is read from i
   s.log.append(1, 2, 3)
   s.sequencer.offer('e2', message(3, 'e2'))
   await settle()
-  t.same(s.log.reads, [0])
+  t.same(s.log.reads, [3])
   t.same(s.delivered, ids('e2', 1, 2, 3))
 })
 
@@ -245,9 +264,80 @@ t.test('new epoch found by a repair: the read starts again from the new log\'s b
   s.log.append(1, 2)
   s.sequencer.resync()
   await settle()
-  t.same(s.log.reads, [3, 0], 'the read after 3 met epoch e2, so it read e2 from 0')
+  t.same(s.log.reads, [3], 'the read after e1-3 met a log that does not know e1: from 0')
   t.same(s.delivered, ids('e2', 1, 2))
   t.same(s.sequencer.position, { epoch: 'e2', seq: 2 })
+})
+
+t.test('a failover lost the tail: the new epoch goes on from what survived, no new message is taken for a duplicate', async (t) => {
+  const s = await startedAt3(t)
+  s.log.append(4, 5)
+  s.sequencer.offer('e1', message(4))
+  s.sequencer.offer('e1', message(5))
+  t.same(s.delivered, ids('e1', 4, 5))
+  s.log.failover(3, 'e2')
+  s.log.append(4, 5)
+  s.sequencer.offer('e2', message(4, 'e2'))
+  await settle()
+  t.same(s.log.reads, [5], 'the log is asked from e1-5; e1 ends at 3 there')
+  t.same(s.delivered, ids('e1', 4, 5).concat(ids('e2', 4, 5)), 'e2-4 and e2-5 are new messages, delivered once')
+  t.same(s.sequencer.position, { epoch: 'e2', seq: 5 })
+  s.sequencer.offer('e2', message(5, 'e2'))
+  s.log.append(6)
+  s.sequencer.offer('e2', message(6, 'e2'))
+  t.same(s.delivered.slice(-2), ids('e2', 5, 6), 'e2-5 again is a duplicate; e2-6 is live')
+})
+
+t.test('a failover seen by a resync before any new message: the position goes back, then the new epoch follows', async (t) => {
+  const s = await startedAt3(t)
+  s.log.append(4, 5)
+  s.sequencer.offer('e1', message(4))
+  s.sequencer.offer('e1', message(5))
+  s.sequencer.hold()
+  s.log.messages = s.log.messages.filter((m) => m.seq <= 3)
+  s.sequencer.resync()
+  await settle()
+  t.same(s.sequencer.position, { epoch: 'e1', seq: 3 }, 'the log stands at 3: so do we')
+  s.log.failover(3, 'e2')
+  s.log.append(4)
+  s.sequencer.offer('e2', message(4, 'e2'))
+  await settle()
+  t.same(s.delivered, ids('e1', 4, 5).concat(ids('e2', 4)))
+})
+
+t.test('a resync during a repair across a failover: the stale read does not take the position back, nothing is delivered twice', async (t) => {
+  const s = await startedAt3(t)
+  s.log.failover(3, 'e2')
+  s.log.append(4)
+  s.log.gate = gate()
+  s.sequencer.offer('e2', message(4, 'e2'))
+  s.sequencer.hold()
+  s.sequencer.resync()
+  await settle()
+  t.same(s.log.reads, [3, 3], 'two reads in flight, both from e1-3')
+  s.log.gate.open()
+  s.log.gate = undefined
+  await settle()
+  t.same(s.delivered, ids('e2', 4), 'once')
+  t.same(s.log.reads, [3, 3, 4], 'the second answer was stale: read again from e2-4')
+  t.same(s.sequencer.position, { epoch: 'e2', seq: 4 })
+})
+
+t.test('a late message of a lost tail is dropped once a read of the log has settled it, without reading again and again', async (t) => {
+  const s = await startedAt3(t)
+  s.log.failover(3, 'e2')
+  s.log.append(4)
+  s.sequencer.offer('e2', message(4, 'e2'))
+  await settle()
+  t.same(s.delivered, ids('e2', 4))
+  // The old master's last publish, arriving late: e1 ended at 3 in the log.
+  s.sequencer.offer('e1', message(5))
+  await settle()
+  t.same(s.log.reads, [3, 4], 'one read for it')
+  t.same(s.delivered, ids('e2', 4), 'not delivered: the log does not have it')
+  s.log.append(5)
+  s.sequencer.offer('e2', message(5, 'e2'))
+  t.same(s.delivered, ids('e2', 4, 5), 'live again')
 })
 
 t.test('a room with no log yet: its first epoch is no gap; a repair that finds no log delivers nothing', async (t) => {

@@ -11,7 +11,7 @@ import app from '../../app.js'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { BROADCAST_BODY_LIMIT_BYTES } from '../../lib/limits.js'
 import { buildOpenApiDocument } from '../../lib/openapi.js'
-import { AUTH, buildTestApp } from '../helpers/inject.js'
+import { AUTH, buildTestApp, injectClient } from '../helpers/inject.js'
 import { startServer, testConfig } from '../helpers/server.js'
 
 type Document = ReturnType<typeof buildOpenApiDocument>
@@ -197,6 +197,14 @@ t.test('real answers of the HTTP API match the document', async (t) => {
   t.equal((await inject('get', history, '/rooms/lobby/messages?extra=1', { headers: AUTH })).statusCode, 400)
   t.equal((await inject('get', history, '/rooms/lobby/messages?limit=10', { headers: { authorization: 'Bearer wrong-token' } })).statusCode, 401)
 
+  const members = '/rooms/{id}/members'
+  t.same((await inject('get', members, '/rooms/lobby/members', { headers: AUTH })).json(), { room: 'lobby', count: 0, members: [] })
+  const guest = await injectClient(app, '/ws?name=ann')
+  await guest.join('lobby')
+  t.same((await inject('get', members, '/rooms/lobby/members', { headers: AUTH })).json().members, [{ name: 'ann', connections: 1 }])
+  t.equal((await inject('get', members, '/rooms/bad%20room/members', { headers: AUTH })).statusCode, 400)
+  t.equal((await inject('get', members, '/rooms/lobby/members')).statusCode, 401)
+
   const disconnect = '/users/{id}/disconnect'
   t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH, payload: { reason: 'moderated' } })).statusCode, 202)
   t.equal((await inject('post', disconnect, '/users/alice/disconnect', { headers: AUTH })).statusCode, 202, 'no body')
@@ -211,9 +219,13 @@ t.test('real answers of the HTTP API match the document', async (t) => {
   const { publish, read } = app.broker
   app.broker.publish = () => Promise.reject(new BrokerUnavailableError())
   app.broker.read = () => Promise.reject(new BrokerUnavailableError())
+  const { remoteRoster } = app.presence
+  app.presence.remoteRoster = () => Promise.reject(new BrokerUnavailableError())
   t.equal((await inject('post', broadcast, '/rooms/lobby/broadcast', { headers: AUTH, payload: { text: 'hi' } })).statusCode, 503)
   t.equal((await inject('get', history, '/rooms/lobby/messages', { headers: AUTH })).statusCode, 503)
+  t.equal((await inject('get', members, '/rooms/lobby/members', { headers: AUTH })).statusCode, 503)
   Object.assign(app.broker, { publish, read })
+  app.presence.remoteRoster = remoteRoster
 
   for (const method of ['post', 'put', 'patch', 'delete']) {
     t.equal((await inject(method, '/ws', '/ws', { payload: { text: 'hi' } })).statusCode, 405)
@@ -230,6 +242,7 @@ t.test('the API without BROADCAST_TOKEN answers 403 as documented', async (t) =>
   const routes = [
     ['post', '/rooms/{id}/broadcast', '/rooms/lobby/broadcast'],
     ['get', '/rooms/{id}/messages', '/rooms/lobby/messages'],
+    ['get', '/rooms/{id}/members', '/rooms/lobby/members'],
     ['post', '/users/{id}/disconnect', '/users/alice/disconnect']
   ] as const
   for (const [method, path, url] of routes) {
