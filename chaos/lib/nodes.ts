@@ -56,7 +56,7 @@ export class ChaosNode {
     const response = await fetch(`${this.url}/rooms/${encodeURIComponent(room)}/messages?limit=${HISTORY_PAGE_MAX}`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` }
     })
-    if (response.status !== 200) throw new Error(`history of ${room} on node ${this.id} answered ${response.status}`)
+    if (response.status !== 200) throw new Error(`history of ${room} on node ${this.id} answered ${response.status} ${(await response.text()).slice(0, 200)}`)
     return ((await response.json()) as { messages: Array<{ id: string, text: string }> }).messages.map((message) => messageKey(message.id, message.text))
   }
 }
