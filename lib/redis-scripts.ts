@@ -88,8 +88,12 @@ export function idempotencyKey (room: string, key: string): string {
  * `max bytes` UTF-8 bytes of text (`b` in meta keeps the total exact: the
  * script trims by itself rather than with XADD MAXLEN, so it knows what went).
  * A message bigger than `max bytes` alone is published but not kept.
- * The first write (HSETNX) is the one a full Redis (maxmemory, noeviction)
- * refuses with OOM, so a refused call has changed nothing.
+ * The first write (HSET of a new room's epoch, else HINCRBY) is the one a
+ * full Redis (maxmemory, noeviction) refuses with OOM, so a refused call has
+ * changed nothing.
+ * Redis CPU per message is what limits a Redis (docs/scaling.md), so the
+ * steady state makes eight calls: one HMGET reads the epoch and the byte
+ * count, the epoch is written only for a new log.
  * KEYS: meta, log, [idempotency key]. ARGV: channel, epoch candidate, max
  * length, max bytes, from, text, ts, room, ttl s, idempotency ttl ms,
  * user ('' for a guest), api ('1' for the HTTP API, else '').
@@ -103,11 +107,15 @@ if KEYS[3] then
   local first = redis.call('GET', KEYS[3])
   if first then return { '', 0, first } end
 end
-redis.call('HSETNX', KEYS[1], 'e', ARGV[2])
-local epoch = redis.call('HGET', KEYS[1], 'e')
+local meta = redis.call('HMGET', KEYS[1], 'e', 'b')
+local epoch = meta[1]
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 local function textBytes (entry) return #entry[2][4] end
-local bytes = tonumber(redis.call('HGET', KEYS[1], 'b') or '-1')
+local bytes = tonumber(meta[2] or '-1')
 if bytes < 0 then
   -- A log written before byte counting: count it once.
   bytes = 0

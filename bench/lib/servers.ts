@@ -163,15 +163,15 @@ export class RedisProcess {
   }
 
   /**
-   * Append-only file synced once a second (Redis's default with AOF on):
-   * durable across a crash of the process, not of the machine.
+   * By default an append-only file synced once a second (Redis's default with
+   * AOF on): durable across a crash of the process, not of the machine.
+   * `persistence` replaces those options (bench/redis-cost.ts compares them).
    */
-  static async start (placement: Placement): Promise<RedisProcess> {
+  static async start (placement: Placement, persistence: string[] = ['--appendonly', 'yes', '--appendfsync', 'everysec']): Promise<RedisProcess> {
     const port = await freePort()
     const dir = mkdtempSync(join(tmpdir(), 'chat-bench-redis-'))
     const [file, args] = command(placement, placement.serverCore, 'redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence
     ])
     const redis = new RedisProcess(new Child('redis', spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }), port), dir)
     const deadline = Date.now() + START_TIMEOUT_MS
