@@ -223,6 +223,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
       this.probe.received(payload)
       return
     }
+    this.probe.messageArrived()
     let wire: Wire
     try {
       wire = JSON.parse(payload) as Wire

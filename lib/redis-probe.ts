@@ -1,10 +1,13 @@
 // Is this node's Redis subscription alive? A probe published on the command
-// connection must come back on the node's own subscription. If probes stop
-// coming back while Redis answers commands, the subscription is silently dead
-// (a black-holed connection looks open): drop it, so it reconnects.
+// connection must come back on the node's own subscription. If neither probes
+// nor any other message come back while Redis answers commands, the
+// subscription is silently dead (a black-holed connection looks open): drop
+// it, so it reconnects. Messages still arriving keep it alive even when the
+// probe is late, queued behind them (subscription-liveness.ts).
 import type { Redis } from 'ioredis'
 import type { BrokerHealth } from './broker.js'
 import { probeChannel } from './redis-scripts.js'
+import { SubscriptionLiveness } from './subscription-liveness.js'
 
 /** Probes missed in a row before the subscription counts as dead. */
 const STALE_AFTER_PROBES = 3
@@ -24,13 +27,13 @@ export class RedisProbe {
   readonly channel: string
   /** Round trip of the last probe that came back, in milliseconds. */
   roundTripMs = 0
-  private lastProbeAt = 0
-  private lastResubscribeAt = 0
+  private readonly liveness: SubscriptionLiveness
   private timer: NodeJS.Timeout | undefined
   private stopped = false
 
   constructor (private readonly options: RedisProbeOptions) {
     this.channel = probeChannel(options.nodeId)
+    this.liveness = new SubscriptionLiveness(STALE_AFTER_PROBES * options.readyProbeMs, options.now())
   }
 
   /** Probes every `readyProbeMs` from now on; the channel must be subscribed already. */
@@ -48,44 +51,40 @@ export class RedisProbe {
 
   /** The subscriber has just subscribed again: give it time before judging it dead. */
   resubscribed (): void {
-    this.lastResubscribeAt = this.options.now()
+    this.liveness.resubscribed(this.options.now())
   }
 
   /** A probe came back (the payload is its send time). */
   received (payload: string): void {
     const sentAt = Number(payload)
-    this.lastProbeAt = this.options.now()
-    if (Number.isFinite(sentAt)) this.roundTripMs = this.lastProbeAt - sentAt
+    const now = this.options.now()
+    this.liveness.probeReturned(now)
+    if (Number.isFinite(sentAt)) this.roundTripMs = now - sentAt
+  }
+
+  /** Any other message arrived on the subscription: it is alive, whatever the probe's delay. */
+  messageArrived (): void {
+    this.liveness.messageArrived(this.options.now())
   }
 
   health (): BrokerHealth {
-    const { command, readyProbeMs, now } = this.options
+    const { command, now } = this.options
     if (command.status !== 'ready') {
       return { ok: false, check: 'redis', reason: `the Redis command connection is ${command.status}` }
     }
-    const age = now() - this.lastProbeAt
-    if (age > STALE_AFTER_PROBES * readyProbeMs) {
-      return {
-        ok: false,
-        check: 'redis-subscription',
-        reason: this.lastProbeAt === 0
-          ? 'no readiness probe has come back through Redis yet'
-          : `the last readiness probe came back through Redis ${age} ms ago`
-      }
-    }
+    const reason = this.liveness.staleReason(now())
+    if (reason !== undefined) return { ok: false, check: 'redis-subscription', reason }
     return { ok: true }
   }
 
-  /** Publishes a probe; if they have stopped coming back while both connections look ready, reconnects the subscriber. */
+  /** Publishes a probe; if nothing has come back for a while though both connections look ready, reconnects the subscriber. */
   send (): void {
     if (this.stopped) return
-    const { command, subscriber, readyProbeMs } = this.options
+    const { command, subscriber } = this.options
     command.publish(this.channel, String(this.options.now())).catch(this.options.onPublishError)
     const now = this.options.now()
-    const stale = now - this.lastProbeAt > STALE_AFTER_PROBES * readyProbeMs
-    if (stale && command.status === 'ready' && subscriber.status === 'ready' &&
-        now - this.lastResubscribeAt > STALE_AFTER_PROBES * readyProbeMs) {
-      this.lastResubscribeAt = now
+    if (this.liveness.isDead(now) && command.status === 'ready' && subscriber.status === 'ready') {
+      this.liveness.resubscribed(now)
       // Reconnects at once; the subscriber's owner resubscribes and repairs on 'ready'.
       subscriber.disconnect(true)
     }
