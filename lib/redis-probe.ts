@@ -11,6 +11,8 @@ import { SubscriptionLiveness } from './subscription-liveness.js'
 
 /** Probes missed in a row before the subscription counts as dead. */
 const STALE_AFTER_PROBES = 3
+/** A probe tick this many periods after the previous one found the node's event loop blocked. */
+const LATE_TICK_PROBES = 2
 
 export interface RedisProbeOptions {
   command: Redis
@@ -30,6 +32,8 @@ export class RedisProbe {
   private readonly liveness: SubscriptionLiveness
   private timer: NodeJS.Timeout | undefined
   private stopped = false
+  /** When `send` last ran: a tick far later than planned means the node's own loop was blocked. */
+  private lastTickAt: number | undefined
 
   constructor (private readonly options: RedisProbeOptions) {
     this.channel = probeChannel(options.nodeId)
@@ -83,7 +87,11 @@ export class RedisProbe {
     const { command, subscriber } = this.options
     command.publish(this.channel, String(this.options.now())).catch(this.options.onPublishError)
     const now = this.options.now()
-    if (this.liveness.isDead(now) && command.status === 'ready' && subscriber.status === 'ready') {
+    // After a blocked loop (a join storm, a long GC) what Redis sent is still
+    // unread in the socket, read only after this timer: judge on the next tick.
+    const late = this.lastTickAt !== undefined && now - this.lastTickAt > LATE_TICK_PROBES * this.options.readyProbeMs
+    this.lastTickAt = now
+    if (!late && this.liveness.isDead(now) && command.status === 'ready' && subscriber.status === 'ready') {
       this.liveness.resubscribed(now)
       // Reconnects at once; the subscriber's owner resubscribes and repairs on 'ready'.
       subscriber.disconnect(true)

@@ -32,8 +32,11 @@ export function connectionOptions (name: string): RedisOptions {
     // Commands issued in one turn of the event loop leave in one write, and
     // Redis reads them in one go: what a stored message costs Redis is then
     // close to the pipelined figure (docs/scaling.md). Subscribe commands
-    // never wait in such a batch.
+    // never wait in such a batch, and neither does PUBLISH: a batch leaves
+    // only once the one before it is answered, and the readiness probe must
+    // not wait behind a node's burst of reads (nor presence changes).
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: ['publish'],
     retryStrategy: (attempt) => Math.min(REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS * 2 ** Math.min(attempt, 10))
   }
 }
