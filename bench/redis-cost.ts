@@ -13,6 +13,10 @@
 //                     each sending its next message once the previous one is acknowledged
 //   publish           a plain PUBLISH of the same wire payload, pipelined: the floor for pub/sub alone
 //
+// `--resubscribe=10000,50000,100000` measures something else: how long a node
+// holding that many rooms takes to subscribe again after CLIENT KILL TYPE
+// pubsub, and to repair every room.
+//
 // Every scenario has SUBSCRIBERS subscribed nodes on every room (for the
 // broker ones the sending node is one of them, as a node with members is).
 // Redis's CPU per call is much less sensitive to other load on the machine
@@ -35,7 +39,7 @@ import { freePort } from '../test/helpers/free-port.js'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 const USAGE = 'usage: npm run bench:redis-cost [-- --messages=N] [--rooms=R] [--subscribers=S] [--concurrency=C] [--text-bytes=B] [--reps=N] ' +
-  '[--aof=no|everysec|always] [--only=script-pipelined,broker,broker-unbatched,node,publish] [--json]'
+  '[--aof=no|everysec|always] [--only=script-pipelined,broker,broker-unbatched,node,publish] [--json] [--resubscribe=10000,50000,100000]'
 
 const SCENARIOS = ['script-pipelined', 'broker', 'broker-unbatched', 'node', 'publish'] as const
 type ScenarioName = typeof SCENARIOS[number]
@@ -61,6 +65,8 @@ interface Options {
   aof: 'no' | 'everysec' | 'always'
   only: ScenarioName[]
   json: boolean
+  /** Instead of the cost: how long a node holding this many rooms takes to subscribe again and repair them all. */
+  resubscribe: number[]
 }
 
 function readOptions (argv: string[]): Options {
@@ -73,7 +79,8 @@ function readOptions (argv: string[]): Options {
     reps: { type: 'string' },
     aof: { type: 'string' },
     only: { type: 'string' },
-    json: { type: 'boolean', default: false }
+    json: { type: 'boolean', default: false },
+    resubscribe: { type: 'string' }
   }, USAGE)
   const aof = values.aof ?? 'no'
   if (aof !== 'no' && aof !== 'everysec' && aof !== 'always') refuse('--aof must be no, everysec or always', USAGE)
@@ -88,7 +95,10 @@ function readOptions (argv: string[]): Options {
     reps: integerOption(values.reps, 'reps', 3, 1, 9, USAGE),
     aof,
     only: only as ScenarioName[],
-    json: values.json === true
+    json: values.json === true,
+    resubscribe: values.resubscribe === undefined
+      ? []
+      : values.resubscribe.split(',').map((count) => integerOption(count.trim(), 'resubscribe', 0, 1, 1_000_000, USAGE))
   }
 }
 
@@ -379,6 +389,64 @@ async function startNode (redisUrl: string, nodeId: string): Promise<Child> {
   }
 }
 
+/** Rooms of the resubscribe measure that get a message while the node resubscribes: every hundredth. */
+const RESUBSCRIBE_SAMPLE_EVERY = 100
+
+export interface ResubscribeResult {
+  rooms: number
+  /** Joining them all, a thousand per turn of the event loop (a join: subscribe, then read the history). */
+  joinMs: number
+  /** From CLIENT KILL TYPE pubsub until Redis lists every channel on the new connection. */
+  resubscribedMs: number
+  /** From the kill until a message stored in every hundredth room meanwhile was delivered (every room's log re-read). */
+  repairedMs: number
+}
+
+/** A node holding `rooms` rooms loses its subscriber connection: how long until it holds them all again, and has repaired them. */
+async function measureResubscribe (url: string, admin: Redis, rooms: number): Promise<ResubscribeResult> {
+  await admin.flushall()
+  const clients = await Promise.all(['command', 'subscriber', 'writer'].map((role) => connect(url, `resubscribe:${role}`)))
+  const [command, subscriber, writer] = clients as [Redis, Redis, Redis]
+  const delivered = new Set<string>()
+  const onError = (error: unknown, context: string) => process.stderr.write(`unexpected Redis error ${context}: ${(error as Error).message}\n`)
+  const broker = new RedisBroker({ command, subscriber, nodeId: 'resubscribe', ...LOG_BOUNDS, readyProbeMs: READY_PROBE_MS, onError })
+  await broker.start((message) => delivered.add(message.room))
+  try {
+    const joinStarted = performance.now()
+    const joins: Array<Promise<unknown>> = []
+    for (let i = 0; i < rooms; i++) {
+      broker.subscribe(`big-${i}`)
+      joins.push(broker.read(`big-${i}`, { limit: 10 }))
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await withTimeout(Promise.all(joins), SCENARIO_TIMEOUT_MS * 3, `joining ${rooms} rooms`)
+    const joinMs = performance.now() - joinStarted
+    const killed = performance.now()
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    defineScripts(writer)
+    const sample: Array<Promise<unknown>> = []
+    for (let i = 0; i < rooms; i += RESUBSCRIBE_SAMPLE_EVERY) {
+      const keys = roomKeys(`big-${i}`)
+      sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', LOG_BOUNDS.historySize, LOG_BOUNDS.historyMaxBytes,
+        'writer', 'while you were away', Date.now(), `big-${i}`, LOG_BOUNDS.historyTtlS, IDEMPOTENCY_TTL_MS, '', ''))
+    }
+    await Promise.all(sample)
+    let resubscribedMs: number | undefined
+    const deadline = Date.now() + SCENARIO_TIMEOUT_MS * 3
+    while (resubscribedMs === undefined || delivered.size < sample.length) {
+      if (Date.now() > deadline) throw new Error(`${rooms} rooms: not resubscribed and repaired in time (${delivered.size} of ${sample.length} delivered)`)
+      if (resubscribedMs === undefined && new RegExp(`sub=${rooms + 1} `).test(String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')))) {
+        resubscribedMs = performance.now() - killed
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return { rooms, joinMs: Math.round(joinMs), resubscribedMs: Math.round(resubscribedMs), repairedMs: Math.round(performance.now() - killed) }
+  } finally {
+    await broker.close()
+    for (const client of clients) client.disconnect()
+  }
+}
+
 const PERSISTENCE: Record<Options['aof'], string[]> = {
   no: ['--appendonly', 'no'],
   everysec: ['--appendonly', 'yes', '--appendfsync', 'everysec'],
@@ -394,6 +462,15 @@ async function main (): Promise<void> {
   const results: CostResult[] = []
   try {
     const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1]
+    if (options.resubscribe.length > 0) {
+      process.stdout.write(`Redis ${version}, one node, ${new Date().toISOString()}\n\n| rooms | join all (ms) | resubscribed (ms) | repaired (ms) |\n|---:|---:|---:|---:|\n`)
+      for (const rooms of options.resubscribe) {
+        process.stderr.write(`[redis-cost] resubscribe ${rooms} rooms…\n`)
+        const result = await measureResubscribe(redis.url, admin, rooms)
+        process.stdout.write(`| ${result.rooms} | ${result.joinMs} | ${result.resubscribedMs} | ${result.repairedMs} |\n`)
+      }
+      return
+    }
     const bench = new Bench(redis.url, admin, options)
     const runs = new Map<ScenarioName, CostResult[]>(options.only.map((name) => [name, []]))
     for (let rep = 1; rep <= options.reps; rep++) {
