@@ -38,7 +38,7 @@ import { freePort } from '../test/helpers/free-port.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-const USAGE = 'usage: npm run bench:redis-cost [-- --messages=N] [--rooms=R] [--subscribers=S] [--concurrency=C] [--text-bytes=B] [--reps=N] ' +
+const USAGE = 'usage: npm run bench:redis-cost [-- --messages=N] [--rooms=R] [--subscribers=S] [--concurrency=C] [--text-bytes=B] [--reps=N] [--history-size=N] [--full] ' +
   '[--aof=no|everysec|always] [--only=script-pipelined,broker,broker-unbatched,node,publish] [--json] [--resubscribe=10000,50000,100000]'
 
 const SCENARIOS = ['script-pipelined', 'broker', 'broker-unbatched', 'node', 'publish'] as const
@@ -50,8 +50,9 @@ const PIPELINE_DEPTH = 100
 const WARM_UP_MESSAGES = 500
 /** A scenario that has not finished by then stops the bench (a stuck Redis, a lost reply). */
 const SCENARIO_TIMEOUT_MS = 120_000
-/** The service's defaults (HISTORY_SIZE, HISTORY_MAX_BYTES, HISTORY_TTL_S, READY_PROBE_MS). */
-const LOG_BOUNDS = { historySize: 100, historyMaxBytes: 1024 * 1024, historyTtlS: 86_400 }
+/** The service's defaults (HISTORY_MAX_BYTES, HISTORY_TTL_S, READY_PROBE_MS); HISTORY_SIZE is --history-size. */
+const HISTORY_MAX_BYTES = 1024 * 1024
+const HISTORY_TTL_S = 604_800
 const READY_PROBE_MS = 2000
 
 interface Options {
@@ -62,6 +63,10 @@ interface Options {
   textBytes: number
   /** Each scenario runs this many times, interleaved with the others; the median run is reported. */
   reps: number
+  /** HISTORY_SIZE of the rooms (default: the service's, 1000). */
+  historySize: number
+  /** Every room's log is filled to its HISTORY_SIZE first: each measured message then trims one (a busy room's steady state). */
+  full: boolean
   aof: 'no' | 'everysec' | 'always'
   only: ScenarioName[]
   json: boolean
@@ -77,6 +82,8 @@ function readOptions (argv: string[]): Options {
     concurrency: { type: 'string' },
     'text-bytes': { type: 'string' },
     reps: { type: 'string' },
+    'history-size': { type: 'string' },
+    full: { type: 'boolean', default: false },
     aof: { type: 'string' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -93,6 +100,8 @@ function readOptions (argv: string[]): Options {
     concurrency: integerOption(values.concurrency, 'concurrency', 50, 1, 10_000, USAGE),
     textBytes: integerOption(values['text-bytes'], 'text-bytes', 64, 1, 64 * 1024, USAGE),
     reps: integerOption(values.reps, 'reps', 3, 1, 9, USAGE),
+    historySize: integerOption(values['history-size'], 'history-size', 1000, 1, 100_000, USAGE),
+    full: values.full === true,
     aof,
     only: only as ScenarioName[],
     json: values.json === true,
@@ -206,7 +215,10 @@ class Bench {
   private readonly rooms: string[]
   private readonly text: string
 
+  private readonly bounds: { historySize: number, historyMaxBytes: number, historyTtlS: number }
+
   constructor (private readonly url: string, private readonly admin: Redis, private readonly options: Options) {
+    this.bounds = { historySize: options.historySize, historyMaxBytes: HISTORY_MAX_BYTES, historyTtlS: HISTORY_TTL_S }
     this.rooms = Array.from({ length: options.rooms }, (_, i) => `cost-${i}`)
     this.text = 'x'.repeat(options.textBytes)
   }
@@ -214,6 +226,7 @@ class Bench {
   async run (scenario: ScenarioName): Promise<CostResult> {
     await this.admin.flushall()
     try {
+      if (this.options.full) await this.fillLogs()
       const send = await this.prepare(scenario)
       await send(WARM_UP_MESSAGES)
       const before = await counters(this.admin)
@@ -228,6 +241,27 @@ class Bench {
     }
   }
 
+  /** Fills every room's log to its HISTORY_SIZE, pipelined, on a connection of its own (--full). */
+  private async fillLogs (): Promise<void> {
+    const filler = await connect(this.url, 'bench:filler', { enableAutoPipelining: false })
+    defineScripts(filler)
+    try {
+      for (const room of this.rooms) {
+        const keys = roomKeys(room)
+        for (let sent = 0; sent < this.bounds.historySize; sent += PIPELINE_DEPTH) {
+          const pipeline = filler.pipeline()
+          for (let i = sent; i < Math.min(this.bounds.historySize, sent + PIPELINE_DEPTH); i++) {
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
+              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '')
+          }
+          await pipeline.exec()
+        }
+      }
+    } finally {
+      filler.disconnect()
+    }
+  }
+
   /** Sets the scenario up; returns what sends `count` messages. */
   private async prepare (scenario: ScenarioName): Promise<(count: number) => Promise<void>> {
     const channels = this.rooms.map((room) => roomKeys(room).channel)
@@ -237,7 +271,7 @@ class Bench {
         const command = await this.client(`bench:${i}:command`, overrides)
         const subscriber = await this.client(`bench:${i}:subscriber`)
         const onError = (error: unknown, context: string) => process.stderr.write(`unexpected Redis error ${context}: ${(error as Error).message}\n`)
-        const broker = new RedisBroker({ command, subscriber, nodeId: `bench-${i}`, ...LOG_BOUNDS, readyProbeMs: READY_PROBE_MS, onError })
+        const broker = new RedisBroker({ command, subscriber, nodeId: `bench-${i}`, ...this.bounds, readyProbeMs: READY_PROBE_MS, onError })
         await broker.start(() => {})
         if (i < this.options.subscribers) {
           for (const room of this.rooms) broker.subscribe(room)
@@ -278,8 +312,8 @@ class Bench {
           for (let i = first; i < first + size; i++) {
             const room = this.rooms[i % this.rooms.length] as string
             const keys = roomKeys(room)
-            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', LOG_BOUNDS.historySize, LOG_BOUNDS.historyMaxBytes,
-              'alice', this.text, Date.now(), room, LOG_BOUNDS.historyTtlS, IDEMPOTENCY_TTL_MS, '', '')
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
+              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '')
           }
           return pipeline.exec()
         }
@@ -298,7 +332,7 @@ class Bench {
    * node, so every node is subscribed to every room.
    */
   private async prepareNodes (): Promise<(count: number) => Promise<void>> {
-    for (let i = 0; i < Math.max(1, this.options.subscribers); i++) this.nodes.push(await startNode(this.url, `bench-node-${i}`))
+    for (let i = 0; i < Math.max(1, this.options.subscribers); i++) this.nodes.push(await startNode(this.url, `bench-node-${i}`, this.options.historySize))
     const [sender, ...others] = this.nodes as [Child, ...Child[]]
     for (const node of others) {
       for (const room of this.rooms) await this.socket(node, room)
@@ -374,9 +408,11 @@ async function withTimeout<T> (work: Promise<T>, ms: number, what: string): Prom
 }
 
 /** A service node on `redisUrl`, under tsx (the bench's own process runs that way too). */
-async function startNode (redisUrl: string, nodeId: string): Promise<Child> {
+async function startNode (redisUrl: string, nodeId: string, historySize: number): Promise<Child> {
   const port = await freePort()
-  const env = { ...process.env, NODE_OPTIONS: '', ...PRODUCT_ENV, HOST: '127.0.0.1', PORT: String(port), REDIS_URL: redisUrl, NODE_ID: nodeId }
+  const env = {
+    ...process.env, NODE_OPTIONS: '', ...PRODUCT_ENV, HOST: '127.0.0.1', PORT: String(port), REDIS_URL: redisUrl, NODE_ID: nodeId, HISTORY_SIZE: String(historySize)
+  }
   const node = new Child(nodeId, spawn(process.execPath, ['--import', 'tsx', 'server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
   const deadline = Date.now() + SCENARIO_TIMEOUT_MS
   for (;;) {
@@ -409,7 +445,8 @@ async function measureResubscribe (url: string, admin: Redis, rooms: number): Pr
   const [command, subscriber, writer] = clients as [Redis, Redis, Redis]
   const delivered = new Set<string>()
   const onError = (error: unknown, context: string) => process.stderr.write(`unexpected Redis error ${context}: ${(error as Error).message}\n`)
-  const broker = new RedisBroker({ command, subscriber, nodeId: 'resubscribe', ...LOG_BOUNDS, readyProbeMs: READY_PROBE_MS, onError })
+  const bounds = { historySize: 1000, historyMaxBytes: HISTORY_MAX_BYTES, historyTtlS: HISTORY_TTL_S }
+  const broker = new RedisBroker({ command, subscriber, nodeId: 'resubscribe', ...bounds, readyProbeMs: READY_PROBE_MS, onError })
   await broker.start((message) => delivered.add(message.room))
   try {
     const joinStarted = performance.now()
@@ -427,8 +464,8 @@ async function measureResubscribe (url: string, admin: Redis, rooms: number): Pr
     const sample: Array<Promise<unknown>> = []
     for (let i = 0; i < rooms; i += RESUBSCRIBE_SAMPLE_EVERY) {
       const keys = roomKeys(`big-${i}`)
-      sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', LOG_BOUNDS.historySize, LOG_BOUNDS.historyMaxBytes,
-        'writer', 'while you were away', Date.now(), `big-${i}`, LOG_BOUNDS.historyTtlS, IDEMPOTENCY_TTL_MS, '', ''))
+      sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', bounds.historySize, bounds.historyMaxBytes,
+        'writer', 'while you were away', Date.now(), `big-${i}`, bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', ''))
     }
     await Promise.all(sample)
     let resubscribedMs: number | undefined
@@ -489,7 +526,8 @@ async function main (): Promise<void> {
       process.stdout.write(JSON.stringify({ date: new Date().toISOString(), redis: version, options, results }, null, 2) + '\n')
       return
     }
-    process.stdout.write(`Redis ${version}, appendonly ${options.aof}, ${options.messages} messages of ${options.textBytes} bytes over ${options.rooms} rooms, ` +
+    process.stdout.write(`Redis ${version}, appendonly ${options.aof}, ${options.messages} messages of ${options.textBytes} bytes over ${options.rooms} rooms ` +
+      `(HISTORY_SIZE ${options.historySize}${options.full ? ', every log full: each message trims one' : ''}), ` +
       `${options.subscribers} subscribed node(s), concurrency ${options.concurrency}, median of ${options.reps} runs, ${new Date().toISOString()}\n\n`)
     process.stdout.write('| scenario | Redis CPU µs/msg | script (or PUBLISH) µs/msg | commands/msg | reads/msg | msg/s | calls per message (Redis counts) |\n')
     process.stdout.write('|---|---:|---:|---:|---:|---:|---|\n')
