@@ -78,12 +78,14 @@ async function runProduct (messages: number): Promise<{ cpuUs: number, bytes: nu
     hub,
     stats,
     batch: new WriteBatch(),
-    parse: createFrameParser(DEFAULTS.maxTextLength),
+    parse: createFrameParser(DEFAULTS.maxTextLength, DEFAULTS.maxDataBytes),
     sendQueueMaxBytes: 1 << 30,
     frameRatePerSec: 1e9,
     frameBurst: 1e9,
     rateLimitPerSec: 1e9,
-    rateLimitBurst: 1e9
+    rateLimitBurst: 1e9,
+    signalRatePerSec: 1e9,
+    signalBurst: 1e9
   }
   const sinks: CountingSink[] = []
   const connect = (name: string) => {

@@ -33,7 +33,7 @@ import { Child, type Placement, PRODUCT_ENV, RedisProcess } from './lib/servers.
 import { RedisBroker } from '../lib/redis-broker.js'
 import { defineScripts, roomKeys } from '../lib/redis-scripts.js'
 import { IDEMPOTENCY_TTL_MS } from '../lib/limits.js'
-import { connectionOptions } from '../plugins/redis.js'
+import { connectionOptions } from '../lib/redis-topology.js'
 import { freePort } from '../test/helpers/free-port.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -252,7 +252,7 @@ class Bench {
           const pipeline = filler.pipeline()
           for (let i = sent; i < Math.min(this.bounds.historySize, sent + PIPELINE_DEPTH); i++) {
             pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
-              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '')
+              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', '')
           }
           await pipeline.exec()
         }
@@ -313,7 +313,7 @@ class Bench {
             const room = this.rooms[i % this.rooms.length] as string
             const keys = roomKeys(room)
             pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
-              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '')
+              'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', '')
           }
           return pipeline.exec()
         }
@@ -465,7 +465,7 @@ async function measureResubscribe (url: string, admin: Redis, rooms: number): Pr
     for (let i = 0; i < rooms; i += RESUBSCRIBE_SAMPLE_EVERY) {
       const keys = roomKeys(`big-${i}`)
       sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', bounds.historySize, bounds.historyMaxBytes,
-        'writer', 'while you were away', Date.now(), `big-${i}`, bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', ''))
+        'writer', 'while you were away', Date.now(), `big-${i}`, bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', ''))
     }
     await Promise.all(sample)
     let resubscribedMs: number | undefined

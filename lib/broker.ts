@@ -34,8 +34,10 @@ export interface ClusterStats {
 /** What the sender of a stored message learns: the `ack`'s id, the HTTP 202 body. */
 export type PublishReceipt = Pick<StoredMessage, 'room' | 'id' | 'ts'>
 
-/** How a message is published besides its words: who is behind it, and the caller's retry key. */
+/** How a message is published besides its words: who is behind it, its structured data, and the caller's retry key. */
 export interface PublishOptions extends Origin {
+  /** The message's `data` as its compact JSON encoding (StoredMessage.data); checked against MAX_DATA_BYTES by the caller. */
+  data?: string | undefined
   idempotencyKey?: string | undefined
 }
 

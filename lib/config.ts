@@ -2,6 +2,8 @@
 // contract (PROTOCOL §6), parsed once at start. Everything else gets `Config`.
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import type { Policies } from './policy.js'
+import { loadPolicies } from './policy-file.js'
 
 /** Empty means unset, for every variable. */
 const optionalText = z.string().trim().optional().transform((value) => value === '' ? undefined : value)
@@ -77,6 +79,23 @@ const jwksUrl = optionalText.transform((value, ctx) => {
   return parsed.href
 })
 
+/** `host:port` addresses, comma-separated (`[::1]:6379` for IPv6): Redis Cluster seeds, Sentinels. */
+const hostPorts = optionalText.transform((value, ctx) => {
+  if (value === undefined) return undefined
+  const list = value.split(',').map((item) => item.trim()).filter(Boolean)
+  const parsed: Array<{ host: string, port: number }> = []
+  for (const item of list) {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[3])
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected comma-separated host:port addresses like redis-0.internal:6379, got "${item}"` })
+      return z.NEVER
+    }
+    parsed.push({ host: match[1] ?? match[2] as string, port })
+  }
+  return parsed
+})
+
 const bool = (fallback: boolean) => optionalText
   .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }).optional())
   .transform((value) => value === undefined ? fallback : value === 'true')
@@ -93,12 +112,19 @@ export const EnvSchema = z.object({
   PORT: int(0, 65535, 3000),
   HOST: optionalText.transform((value) => value ?? '0.0.0.0'),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/.+/, 'expected a redis:// or rediss:// URL').optional()),
+  REDIS_CLUSTER_NODES: hostPorts,
+  REDIS_SENTINELS: hostPorts,
+  REDIS_SENTINEL_MASTER: optionalText,
+  REDIS_PASSWORD: optionalText,
+  REDIS_TLS: bool(false),
   NODE_ID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -').optional())
     .transform((value) => value ?? `node-${Math.random().toString(36).slice(2, 8)}`),
   ALLOWED_ORIGINS: origins,
   BROADCAST_TOKEN: optionalText.pipe(z.string().min(16, 'expected at least 16 characters (use a long random secret)').optional()),
   MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024, 65536),
   MAX_TEXT_LENGTH: int(1, 1024 * 1024, 4096),
+  // At least `{}`. Not checked against MAX_PAYLOAD_BYTES: a frame stays bounded by that, whichever is smaller.
+  MAX_DATA_BYTES: int(2, 16 * 1024 * 1024, 8192),
   HISTORY_SIZE: int(1, 1_000_000, 1000),
   HISTORY_ON_JOIN: int(0, 1_000_000, 50),
   PING_INTERVAL_MS: int(100, 3_600_000, 25000),
@@ -106,6 +132,8 @@ export const EnvSchema = z.object({
   RATE_LIMIT_PER_SEC: int(1, 1_000_000, 20),
   RATE_LIMIT_BURST: int(1, 1_000_000, 40),
   MAX_ROOMS_PER_CONNECTION: int(1, 100_000, 100),
+  SIGNAL_RATE_PER_SEC: int(1, 1_000_000, 5),
+  SIGNAL_BURST: int(1, 1_000_000, 10),
   PRESENCE_TTL_MS: int(1000, 3_600_000, 30000),
   PRESENCE_BATCH_MS: int(0, 60_000, 100),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10000),
@@ -131,9 +159,12 @@ export const EnvSchema = z.object({
   // At most two weeks: an expiry timer must fit in setTimeout's 2^31 ms.
   AUTH_MAX_TOKEN_TTL_S: int(1, 14 * 24 * 60 * 60, 86400),
   PAGE_TOKEN_URL: optionalText,
+  // The path here; Config.namespacesFile is the file's checked policies (read in ConfigSchema, which knows HISTORY_SIZE).
+  NAMESPACES_FILE: optionalText,
   LOG_LEVEL: optionalText.pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional())
     .transform((value) => value ?? 'info')
 }).superRefine((env, ctx) => {
+  checkRedisTopology(env, ctx)
   // A variable that is already wrong by itself is reported once, for itself.
   const ownProblem = ctx.issues.some((issue) => issue.path?.[0] === 'HISTORY_SIZE' || issue.path?.[0] === 'HISTORY_ON_JOIN')
   if (!ownProblem && env.HISTORY_ON_JOIN > env.HISTORY_SIZE) {
@@ -151,10 +182,36 @@ export const EnvSchema = z.object({
 
 export type Env = z.output<typeof EnvSchema>
 
+/** At most one Redis topology; the variables that go with one only with it. */
+function checkRedisTopology (env: Pick<Env, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_TLS'>, ctx: z.RefinementCtx): void {
+  const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => env[name] !== undefined)
+  if (chosen.length > 1) {
+    ctx.addIssue({ code: 'custom', path: [chosen[1] as string], message: `expected at most one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES, got ${chosen.join(' and ')}` })
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_MASTER === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_MASTER'], message: 'expected the name of the master the Sentinels watch: REDIS_SENTINELS needs REDIS_SENTINEL_MASTER' })
+  }
+  if (env.REDIS_SENTINEL_MASTER !== undefined && env.REDIS_SENTINELS === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_MASTER'], message: 'expected unset unless REDIS_SENTINELS is set' })
+  }
+  if (env.REDIS_SENTINELS === undefined && env.REDIS_CLUSTER_NODES === undefined) {
+    // A URL carries its own credentials (redis://:password@host) and TLS (rediss://).
+    if (env.REDIS_PASSWORD !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_PASSWORD'], message: 'expected unset unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a REDIS_URL carries its own password)' })
+    }
+    if (env.REDIS_TLS) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_TLS'], message: 'expected false unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (use a rediss:// REDIS_URL)' })
+    }
+  }
+}
+
 /** MAX_TEXT_LENGTH → maxTextLength, for types. */
 type CamelCase<Name extends string> = Name extends `${infer Head}_${infer Tail}`
   ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
   : Lowercase<Name>
+
+/** The issue path of a NAMESPACES_FILE problem: its message is already a whole line, one per problem. */
+const POLICY_FILE_PROBLEM = 'NAMESPACES_FILE (contents)'
 
 /** MAX_TEXT_LENGTH → maxTextLength, for values. */
 function camelCase (name: string): string {
@@ -165,10 +222,18 @@ function camelCase (name: string): string {
 type EnvName = keyof Env
 
 /** The parsed environment under the property names the code uses; every property present, unset ones undefined. */
-const ConfigSchema = EnvSchema.transform((env) => {
+const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const entries = Object.keys(EnvSchema.shape).map((name) => [camelCase(name), env[name as EnvName]])
   // fromEntries forgets the keys; CamelCase is the same mapping as camelCase, for the type.
-  return Object.fromEntries(entries) as { [Name in EnvName as CamelCase<Name>]: Env[Name] }
+  const config = Object.fromEntries(entries) as { [Name in EnvName as CamelCase<Name>]: Env[Name] }
+  // The room policies (PROTOCOL §8) stop the start like a bad variable: one line per problem in the file.
+  const loaded = loadPolicies(env.NAMESPACES_FILE, { historySize: env.HISTORY_SIZE, historyOnJoin: env.HISTORY_ON_JOIN })
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) ctx.addIssue({ code: 'custom', path: [POLICY_FILE_PROBLEM], message: problem })
+    return z.NEVER
+  }
+  // Like ALLOWED_ORIGINS becomes a list, NAMESPACES_FILE becomes what it holds: the checked policies.
+  return { ...config, namespacesFile: loaded.policies } as Omit<typeof config, 'namespacesFile'> & { namespacesFile: Policies }
 })
 
 export type Config = z.output<typeof ConfigSchema>
@@ -186,7 +251,7 @@ export class ConfigError extends Error {
 /** Secrets are named in errors but never printed: the lines end up in logs. */
 function shown (name: string, value: string | undefined): string {
   if (value === undefined || value.trim() === '') return 'nothing: the default applies'
-  if (name === 'BROADCAST_TOKEN' || name === 'AUTH_JWT_SECRET') return `${[...(value ?? '')].length} characters`
+  if (name === 'BROADCAST_TOKEN' || name === 'AUTH_JWT_SECRET' || name === 'REDIS_PASSWORD') return `${[...(value ?? '')].length} characters`
   if (name === 'REDIS_URL' || name === 'AUTH_JWKS_URL') return `"${(value ?? '').replace(/\/\/[^/@]*@/, '//***@')}"`
   return `"${value ?? ''}"`
 }
@@ -198,6 +263,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const problems = new Map<string, string>()
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? 'environment')
+      if (name === POLICY_FILE_PROBLEM) {
+        problems.set(issue.message, issue.message)
+        continue
+      }
       if (!problems.has(name)) problems.set(name, `${name}: ${issue.message} (got ${shown(name, env[name])})`)
     }
     throw new ConfigError([...problems.values()])

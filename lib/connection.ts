@@ -9,10 +9,11 @@ import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import type { Tracked } from './connection-registry.js'
 import {
-  encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeWelcome,
-  type ClientFrame, type ErrorCode, type Origin, type ParseResult
+  encodeAck, encodeAuthAck, encodeError, encodeLeft, encodeSignalAck, encodeWelcome,
+  type ClientFrame, type ErrorCode, type JsonObject, type Origin, type ParseResult
 } from './frames.js'
 import type { Hub, Member } from './hub.js'
+import { decide, type Decision, type Operation } from './policy.js'
 import { POLICY_CLOSE_LINGER_MS, RATE_LIMIT_STRIKES_BEFORE_CLOSE, REPLAY_DRAIN_TIMEOUT_MS, SLOW_CONSUMER_CLOSE_TIMEOUT_MS } from './limits.js'
 import { TokenBucket } from './rate-limiter.js'
 import type { Stats } from './stats.js'
@@ -67,6 +68,9 @@ export interface ConnectionOptions {
   /** `send` frames, after validation and membership. */
   rateLimitPerSec: number
   rateLimitBurst: number
+  /** `signal` frames, after validation, membership and policy (SIGNAL_RATE_PER_SEC / SIGNAL_BURST). */
+  signalRatePerSec: number
+  signalBurst: number
   /** How long a replay waits for the socket to drain before giving up on the peer; REPLAY_DRAIN_TIMEOUT_MS by default. */
   replayDrainTimeoutMs?: number
   /** The buckets' clock, in ms; performance.now by default. */
@@ -112,6 +116,7 @@ export class Connection implements Member, Corkable, Tracked {
   private rateLimitStrikes = 0
   private readonly frameBucket: TokenBucket
   private readonly sendBucket: TokenBucket
+  private readonly signalBucket: TokenBucket
   private readonly now: () => number
   private readonly frameLimitMessage: string
   private closeTimer: NodeJS.Timeout | undefined
@@ -142,6 +147,7 @@ export class Connection implements Member, Corkable, Tracked {
     this.now = options.now ?? performance.now.bind(performance)
     this.frameBucket = new TokenBucket(options.frameRatePerSec, options.frameBurst, this.now)
     this.sendBucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, this.now)
+    this.signalBucket = new TokenBucket(options.signalRatePerSec, options.signalBurst, this.now)
     this.frameLimitMessage = `too many frames: at most ${options.frameRatePerSec} per second (bursts of ${options.frameBurst}); slow down`
     if (identity !== undefined) {
       this.user = identity.user
@@ -319,6 +325,8 @@ export class Connection implements Member, Corkable, Tracked {
     const hub = this.options.hub
     switch (frame.type) {
       case 'join':
+        // Every join, a resume's `join … since` included, is checked before the room limit (PROTOCOL §2).
+        if (!this.allowed('join', frame.room, frame.ref)) return
         if (hub.join(this, frame.room, frame.since, frame.ref) === 'too_many_rooms') {
           this.error('too_many_rooms', `a connection may be in at most ${this.options.hub.maxRoomsPerConnection} rooms; leave one first`, frame.ref)
         } else {
@@ -334,7 +342,10 @@ export class Connection implements Member, Corkable, Tracked {
         }
         return
       case 'send':
-        this.send(frame.room, frame.text, frame.ref, now)
+        this.send(frame.room, frame.text, frame.ref, now, frame.data)
+        return
+      case 'signal':
+        this.signal(frame.room, frame.event, frame.ref, now)
         return
       case 'auth':
         this.refresh(frame.token, frame.ref)
@@ -353,6 +364,7 @@ export class Connection implements Member, Corkable, Tracked {
       if (this.closing) return
       if (outcome.ok) {
         session.renew(outcome.identity)
+        this.leaveForbiddenRooms()
         if (ref !== undefined) this.write(textFrame(encodeAuthAck(ref, session.expiresIn)))
       } else if (outcome.reason === 'unavailable') {
         this.error('unavailable', `${outcome.message}; the connection keeps its current token`, ref)
@@ -363,6 +375,32 @@ export class Connection implements Member, Corkable, Tracked {
       this.options.onInternalError?.(error, 'a token refresh failed unexpectedly; the client was told unavailable')
       this.error('unavailable', 'the token could not be checked; the connection keeps its current token', ref)
     })
+  }
+
+  /**
+   * May this connection `operation` in `room`, by the room's policy and its
+   * token's current grants (PROTOCOL §8)? Membership is the caller's check.
+   */
+  mayAct (operation: Operation, room: string): Decision {
+    return decide(operation, room, { user: this.user, grants: this.session?.grants }, this.options.hub.policies)
+  }
+
+  /** The policy step of §2's check order: false, with `forbidden` sent (the connection stays open), when refused. */
+  private allowed (operation: Operation, room: string, ref: string | undefined): boolean {
+    const decision = this.mayAct(operation, room)
+    if (decision.allowed) return true
+    this.error('forbidden', decision.reason, ref)
+    return false
+  }
+
+  /** A refreshed token may grant less: every room it no longer lets the connection join is left at once, with `left`. */
+  private leaveForbiddenRooms (): void {
+    const hub = this.options.hub
+    for (const room of hub.roomsOf(this)) {
+      if (this.mayAct('join', room).allowed) continue
+      hub.leave(this, room)
+      this.write(textFrame(encodeLeft(room)))
+    }
   }
 
   /**
@@ -379,19 +417,22 @@ export class Connection implements Member, Corkable, Tracked {
     return true
   }
 
-  private send (room: string, text: string, ref: string | undefined, now: number): void {
+  private send (room: string, text: string, ref: string | undefined, now: number, data: JsonObject | undefined): void {
     const hub = this.options.hub
     if (!hub.isJoined(this, room)) {
       this.error('not_joined', `join room "${room}" before sending to it`, ref)
       return
     }
+    if (!this.allowed('send', room, ref)) return
     if (!this.sendBucket.take(now)) {
       if (this.strike()) return
       this.error('rate_limited', `too many messages: at most ${this.options.rateLimitPerSec} per second (bursts of ${this.options.rateLimitBurst}); slow down`, ref)
       return
     }
     this.rateLimitStrikes = 0
-    hub.publish(room, this.name, text, this.origin).then((message) => {
+    // Encoded once here; stored and written into every frame as this string.
+    const options = data === undefined ? this.origin : { ...this.origin, data: JSON.stringify(data) }
+    hub.publish(room, this.name, text, options).then((message) => {
       if (ref !== undefined) this.write(textFrame(encodeAck(ref, message.id)))
     }, (error: unknown) => {
       if (error instanceof BrokerUnavailableError) {
@@ -406,6 +447,28 @@ export class Connection implements Member, Corkable, Tracked {
       this.options.onInternalError?.(error, 'a send failed unexpectedly; the client was told unavailable')
       this.error('unavailable', 'the message could not be stored; nothing was published', ref)
     })
+  }
+
+  /**
+   * A `signal` frame, checked in PROTOCOL §2's order (the frame bucket and
+   * validation came first): membership, policy, then its own bucket. Relayed
+   * at once to the other members, never stored; the `ack` means relayed.
+   */
+  private signal (room: string, event: string, ref: string | undefined, now: number): void {
+    const hub = this.options.hub
+    if (!hub.isJoined(this, room)) {
+      this.error('not_joined', `join room "${room}" before sending signals to it`, ref)
+      return
+    }
+    if (!this.allowed('signal', room, ref)) return
+    if (!this.signalBucket.take(now)) {
+      if (this.strike()) return
+      this.error('rate_limited', `too many signals: at most ${this.options.signalRatePerSec} per second (bursts of ${this.options.signalBurst}); slow down`, ref)
+      return
+    }
+    this.rateLimitStrikes = 0
+    hub.signal(this, room, event)
+    if (ref !== undefined) this.write(textFrame(encodeSignalAck(ref)))
   }
 
   /** Sends an `error` frame (the connection stays open) and counts it. */

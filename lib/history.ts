@@ -7,12 +7,14 @@ import { HISTORY_MESSAGE_OVERHEAD_BYTES } from './limits.js'
 
 /**
  * What one kept message counts against HISTORY_MAX_BYTES and
- * HISTORY_TOTAL_MAX_BYTES: the UTF-8 bytes of its text (never less than what
- * the text takes in the heap, one or two bytes per UTF-16 unit) plus a fixed
- * overhead for the rest (object, id, sender, timestamp, ring slot).
+ * HISTORY_TOTAL_MAX_BYTES: the UTF-8 bytes of its text and of its data's JSON
+ * encoding (never less than what those strings take in the heap, one or two
+ * bytes per UTF-16 unit) plus a fixed overhead for the rest (object, id,
+ * sender, timestamp, ring slot).
  */
 export function messageCost (message: StoredMessage): number {
-  return Buffer.byteLength(message.text) + HISTORY_MESSAGE_OVERHEAD_BYTES
+  const cost = Buffer.byteLength(message.text) + HISTORY_MESSAGE_OVERHEAD_BYTES
+  return message.data === undefined ? cost : cost + Buffer.byteLength(message.data)
 }
 
 export class HistoryRing {
@@ -42,6 +44,11 @@ export class HistoryRing {
 
   /** Keeps `message` (its sequence follows the previous one's); returns the change in bytes held, negative when trimming freed more. */
   push (message: StoredMessage): number {
+    // A ring of no messages (historySize 0) only knows the position.
+    if (this.capacity === 0) {
+      this.newest = message.seq
+      return 0
+    }
     const before = this.held
     const cost = messageCost(message)
     if (this.count === this.capacity) this.dropOldest()

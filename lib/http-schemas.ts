@@ -2,9 +2,10 @@
 // with, and the bodies every route answers; lib/openapi.ts describes the API from these.
 import { z } from 'zod'
 import { USER_ID_MAX_LENGTH } from './auth/identity.js'
-import { createTextSchema, DisplayName, MessageFields, NAME_MAX_LENGTH, RoomId } from './frames.js'
+import { createDataSchema, createTextSchema, DisplayName, MessageFields, NAME_MAX_LENGTH, RoomId } from './frames.js'
 import { codePointLength } from './rules.js'
 import { HISTORY_API_DEFAULT_LIMIT, HISTORY_API_MAX_LIMIT } from './limits.js'
+import { JOIN_RULES, SEND_RULES } from './policy.js'
 
 /** The optional Idempotency-Key header of a broadcast: 1-128 printable ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/
@@ -13,13 +14,14 @@ export const IdempotencyKey = z.string().regex(IDEMPOTENCY_KEY).meta({
   description: 'Optional, per room: a repeat with the same key within 5 minutes publishes nothing new and answers the first 202 again.'
 })
 
-export function createBroadcastBody (maxTextLength: number) {
+export function createBroadcastBody (maxTextLength: number, maxDataBytes: number) {
   return z.strictObject({
     text: createTextSchema(maxTextLength),
     from: DisplayName.optional().meta({
       description: `Display name shown as the sender: 1-${NAME_MAX_LENGTH} characters after trimming, no control characters; default "system".`
-    })
-  }, { error: 'expected a JSON object {"text": string, "from"?: string}' })
+    }),
+    data: createDataSchema(maxDataBytes).optional()
+  }, { error: 'expected a JSON object {"text": string, "from"?: string, "data"?: object}' })
 }
 export type BroadcastBody = z.infer<ReturnType<typeof createBroadcastBody>>
 
@@ -100,11 +102,23 @@ export const OutcomeUnknown = z.strictObject({
   })
 })
 
+/** A room policy as the page sees it (PROTOCOL §8). */
+export const PagePolicy = z.strictObject({
+  join: z.enum(JOIN_RULES).meta({ description: 'Who may join: anyone, connections with a token, tokens granting `join`, or only the owner (`inbox:alice` → alice).' }),
+  send: z.enum(SEND_RULES).meta({ description: 'Who may send: any member, members whose token grants `send`, or nobody (read-only).' }),
+  presence: z.boolean().meta({ description: 'false: `joined.members` is empty and no `presence` frames come.' }),
+  signals: z.boolean().meta({ description: 'Whether members may send `signal` frames (they also need the right to send).' })
+})
+
 export const PageConfig = z.strictObject({
   maxTextLength: z.number().int().meta({ description: 'MAX_TEXT_LENGTH, in code points.' }),
   maxNameLength: z.number().int().meta({ description: 'In code points, after trimming.' }),
   roomPattern: z.string().meta({ description: 'The room-id regular expression: anchored, valid with no flag, `u` or `v`.' }),
   roomRule: z.string().meta({ description: 'The room-id rule in words.' }),
   tokenUrl: z.string().optional().meta({ description: 'PAGE_TOKEN_URL: where the page fetches its connection token (with credentials) before each connect and refresh.' }),
-  authRequired: z.literal(true).optional().meta({ description: 'AUTH_REQUIRED: guests are refused, so a page without a token says so rather than connect.' })
+  authRequired: z.literal(true).optional().meta({ description: 'AUTH_REQUIRED: guests are refused, so a page without a token says so rather than connect.' }),
+  policies: z.strictObject({
+    default: PagePolicy.meta({ description: 'For rooms in no namespace, or in one not listed.' }),
+    namespaces: z.record(z.string(), PagePolicy).meta({ description: 'Namespace (the part of a room id before its first `:`) → its policy.' })
+  }).meta({ description: 'The room policies (NAMESPACES_FILE), without history sizes: what the page may offer in each room.' })
 })

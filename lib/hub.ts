@@ -4,15 +4,17 @@
 // completes later, written at the pace the member's socket drains. Each room's
 // presence window batches its joins and leaves.
 import { RoomUsers } from './auth/room-users.js'
-import { BrokerUnavailableError, type Broker, type PublishOptions, type PublishReceipt } from './broker.js'
+import { BrokerUnavailableError, type Broker, type EphemeralChannel, type PublishOptions, type PublishReceipt } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import {
-  encodeJoined, encodeMessage, encodePresence,
+  encodeJoined, encodeMessage, encodePresence, encodeSignal,
   type ErrorCode, type StoredMessage
 } from './frames.js'
 import { CATCH_UP_BUFFER_MAX } from './limits.js'
+import { defaultPolicies, policyFor, type Policies, type Policy } from './policy.js'
 import { PresenceWindow } from './presence-window.js'
 import type { Presence } from './presence.js'
+import { parseSignalPayload, SIGNAL_TOPIC, signalPayload } from './signals.js'
 import type { Stats } from './stats.js'
 import type { Timer } from './timer.js'
 import { textFrame } from './ws-frame.js'
@@ -41,8 +43,12 @@ export interface HubOptions {
   stats: Stats
   historyOnJoin: number
   historySize: number
+  /** Room policies (NAMESPACES_FILE): per-room history and presence; the default policy for every room when absent. */
+  policies?: Policies
   presenceBatchMs: number
   maxRoomsPerConnection: number
+  /** The other nodes serving a room, for signals (the broker's unsequenced path); absent on a single node. */
+  ephemeral?: EphemeralChannel | undefined
   /** Drives the presence windows; the global setTimeout (unref'd) by default. */
   timer?: Timer
   /** Told of an unexpected error the hub recovered from (a join's read that failed other than by the broker being away). */
@@ -51,6 +57,8 @@ export interface HubOptions {
 
 interface Room {
   readonly name: string
+  /** Its namespace's policy, looked up once per room. */
+  readonly policy: Policy
   /** Members that receive live messages. */
   readonly live: Set<Member>
   /** Members whose join history is being read or replayed; live messages wait in their buffer. */
@@ -100,16 +108,20 @@ export class Hub {
   private readonly broker: Broker
   private readonly presence: Presence
   private readonly stats: Stats
+  /** The room policies the hub applies (history, presence) and connections decide with (join, send, signal). */
+  readonly policies: Policies
   private closed = false
 
   constructor (private readonly options: HubOptions) {
     this.broker = options.broker
     this.presence = options.presence
     this.stats = options.stats
+    this.policies = options.policies ?? defaultPolicies(options)
   }
 
   /** Connects the hub to its broker and presence; call once before use. */
   async start (): Promise<void> {
+    this.options.ephemeral?.onEphemeral(SIGNAL_TOPIC, (room, payload) => this.deliverRemoteSignal(room, payload))
     await this.broker.start((message) => this.deliver(message))
     await this.presence.start((room, joined, left) => this.deliverRemotePresence(room, joined, left))
   }
@@ -120,6 +132,11 @@ export class Hub {
 
   get maxRoomsPerConnection (): number {
     return this.options.maxRoomsPerConnection
+  }
+
+  /** The rooms `member` is in (joined or still catching up). */
+  roomsOf (member: Member): string[] {
+    return [...this.memberships.get(member) ?? []].map((room) => room.name)
   }
 
   isJoined (member: Member, room: string): boolean {
@@ -148,8 +165,12 @@ export class Hub {
     rooms.add(target)
     const catchUp: CatchUp = { pending: [] }
     target.catchingUp.set(member, catchUp)
+    const { policy } = target
     const present = target.users.joined(member)
-    if (present !== undefined) {
+    // A presence-off room records its members (GET /rooms/:id/members) but announces nobody.
+    if (present !== undefined && !policy.presence) {
+      this.presence.memberJoined(room, present)
+    } else if (present !== undefined) {
       // The check is sent before the write: of two nodes joining a user at
       // once, at least one sees the other absent and announces the join.
       const elsewhere = this.userElsewhere(room, present)
@@ -157,13 +178,17 @@ export class Hub {
       this.announce(target, present, 1, elsewhere)
     }
 
-    const read = since === undefined
-      ? this.broker.read(room, { limit: this.options.historyOnJoin })
-      : this.broker.read(room, { since, limit: this.options.historySize, fallbackLimit: this.options.historyOnJoin })
-    Promise.all([read, this.presence.remoteMembers(room, target.users)]).then(([history, remote]) => {
+    const stored = since === undefined
+      ? this.broker.read(room, { limit: policy.historyOnJoin })
+      : this.broker.read(room, { since, limit: policy.historySize, fallbackLimit: policy.historyOnJoin })
+    // A room that keeps nothing has nothing a resume can recover (PROTOCOL §8). It is still read (with limits of 0):
+    // in cluster mode the read waits for the room's subscription, so `joined` comes once live messages flow.
+    const read = policy.historySize === 0 ? stored.then(() => ({ messages: [], recovered: since === undefined })) : stored
+    const remoteMembers = policy.presence ? this.presence.remoteMembers(room, target.users) : Promise.resolve([])
+    Promise.all([read, remoteMembers]).then(([history, remote]) => {
       // The member left (or re-joined) while the history was being read.
       if (target.catchingUp.get(member) !== catchUp) return
-      const members = [...this.localNames(target), ...remote]
+      const members = policy.presence ? [...this.localNames(target), ...remote] : []
       return this.replay(member, target, catchUp, textFrame(encodeJoined(room, members, history.recovered)), history.messages)
     }).catch((error: unknown) => {
       const expected = error instanceof BrokerUnavailableError
@@ -233,6 +258,20 @@ export class Hub {
     return this.broker.publish(room, from, text, options)
   }
 
+  /**
+   * Relays a member's signal (the caller checked it joined): to the room's
+   * other live members here, then to the other nodes serving the room. Never
+   * stored, no sequence, at most once: it takes no part in message order.
+   */
+  signal (sender: Member, room: string, event: string): void {
+    const target = this.rooms.get(room)
+    // Only a member signals; the connection checked, and a room without members here has none.
+    if (target === undefined) return
+    this.stats.signalsIn++
+    this.writeSignal(target, textFrame(encodeSignal(room, event, sender.name, sender.user)), sender)
+    this.options.ephemeral?.publishEphemeral(room, SIGNAL_TOPIC, signalPayload(event, sender.name, sender.user))
+  }
+
   /** Stops the presence timers; a window still flushes when its room empties. */
   close (): void {
     this.closed = true
@@ -258,9 +297,32 @@ export class Hub {
     this.stats.messagesOut += room.live.size
   }
 
+  /** Another node's signal: checked before it reaches anyone (the channel carries whatever was published on it). */
+  private deliverRemoteSignal (roomName: string, payload: unknown): void {
+    const room = this.rooms.get(roomName)
+    if (room === undefined) return
+    const signal = parseSignalPayload(payload)
+    if (signal === undefined) {
+      this.options.onError?.(new Error('a malformed signal arrived from another node; dropped'), `room "${roomName}"`)
+      return
+    }
+    this.writeSignal(room, textFrame(encodeSignal(roomName, signal.event, signal.from, signal.user)))
+  }
+
+  /** One buffer for every live member but the sender; members still reading their history get none (at most once). */
+  private writeSignal (room: Room, frame: Buffer, sender?: Member): void {
+    let written = 0
+    for (const member of room.live) {
+      if (member === sender) continue
+      member.write(frame)
+      written++
+    }
+    this.stats.signalsOut += written
+  }
+
   private deliverRemotePresence (roomName: string, joined: string[], left: string[]): void {
     const room = this.rooms.get(roomName)
-    if (!room || room.live.size === 0) return
+    if (!room || room.live.size === 0 || !room.policy.presence) return
     const frame = textFrame(encodePresence(roomName, joined, left))
     for (const member of room.live) member.write(frame)
   }
@@ -277,7 +339,7 @@ export class Hub {
         timer: this.options.timer
       })
       if (this.closed) presenceWindow.close()
-      room = { name, live, catchingUp: new Map(), presenceWindow, users: new RoomUsers(userPresence) }
+      room = { name, policy: policyFor(this.policies, name), live, catchingUp: new Map(), presenceWindow, users: new RoomUsers(userPresence) }
       this.rooms.set(name, room)
       this.broker.subscribe(name)
     }
@@ -289,7 +351,9 @@ export class Hub {
     room.catchingUp.delete(member)
     this.memberships.get(member)?.delete(room)
     const absent = room.users.left(member)
-    if (absent !== undefined) {
+    if (absent !== undefined && !room.policy.presence) {
+      this.presence.memberLeft(room.name, absent)
+    } else if (absent !== undefined) {
       this.presence.memberLeft(room.name, absent)
       // Sent after the removal: of two nodes dropping a user's last connections at once, at least one announces it.
       this.announce(room, absent, -1, this.userElsewhere(room.name, absent))

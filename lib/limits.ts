@@ -59,6 +59,24 @@ export const REDIS_RECONNECT_MAX_MS = 2000
  */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000
 
+/**
+ * At start, each check of the configured Redis (a server, a Cluster seed, a
+ * Sentinel) and the first connection get this long before the process exits
+ * with a clear line: long enough for a Redis across a data centre, short
+ * enough that a wrong address fails a deployment quickly.
+ */
+export const REDIS_CONNECT_TIMEOUT_MS = 10_000
+
+/**
+ * Channels per SSUBSCRIBE when a node subscribes again after its subscriber
+ * reconnected (one server, Sentinel). Bounded so that a node with 150k rooms
+ * never builds one call with 150k arguments (that crashed with a RangeError)
+ * and each reply (~60 bytes per channel, ~60 KB) stays far below Redis's
+ * pub/sub output buffer limit (8 MB soft by default). On a Redis Cluster
+ * ioredis resubscribes per slot, which is smaller still.
+ */
+export const RESUBSCRIBE_CHUNK = 1000
+
 /** Messages held per room while a repair reads the log; past this they are dropped and re-read from the log. */
 export const REPAIR_PENDING_MAX = 10_000
 

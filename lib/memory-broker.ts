@@ -20,6 +20,8 @@ interface RoomLog {
 export interface MemoryBrokerOptions {
   /** Messages kept per room (HISTORY_SIZE). */
   historySize: number
+  /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
+  roomHistorySize?: (room: string) => number
   /** Bytes kept per room (HISTORY_MAX_BYTES, by history.ts messageCost); unbounded when absent. */
   historyMaxBytes?: number
   /** Bytes kept for all rooms together (HISTORY_TOTAL_MAX_BYTES); unbounded when absent. */
@@ -59,6 +61,7 @@ export class MemoryBroker implements Broker {
     const message: StoredMessage = { room: log.room, id: formatMessageId(log.epoch, log.seq), seq: log.seq, from, text, ts: this.now() }
     if (options?.user !== undefined) message.user = options.user
     if (options?.api === true) message.api = true
+    if (options?.data !== undefined) message.data = options.data
     this.totalBytes += log.ring.push(message)
     if (this.subscribed.has(room)) {
       touch(this.busy, room)
@@ -118,7 +121,7 @@ export class MemoryBroker implements Broker {
   private log (room: string): RoomLog {
     let log = this.logs.get(room)
     if (!log) {
-      log = { room, epoch: newEpoch(), seq: 0, ring: new HistoryRing(this.options.historySize, this.maxBytes) }
+      log = { room, epoch: newEpoch(), seq: 0, ring: new HistoryRing(this.options.roomHistorySize?.(room) ?? this.options.historySize, this.maxBytes) }
       this.logs.set(room, log)
     }
     return log

@@ -16,6 +16,8 @@ type JsonSchema = Record<string, unknown>
 export interface OpenApiOptions {
   /** MAX_TEXT_LENGTH: the broadcast's `text` rule depends on it. */
   maxTextLength: number
+  /** MAX_DATA_BYTES: the bound of the broadcast's `data`. */
+  maxDataBytes: number
 }
 
 /** JSON Schema 2020-12, OpenAPI 3.1's own dialect; `io` picks a request's side of a transform. */
@@ -64,11 +66,11 @@ const apiErrors = {
   500: error('An unexpected error on the server.')
 }
 
-export function buildOpenApiDocument ({ maxTextLength }: OpenApiOptions) {
+export function buildOpenApiDocument ({ maxTextLength, maxDataBytes }: OpenApiOptions) {
   const schemas: Record<string, JsonSchema> = {
     Status: jsonSchema(Status, 'output'),
     NotReady: jsonSchema(NotReady, 'output'),
-    BroadcastBody: jsonSchema(createBroadcastBody(maxTextLength), 'input'),
+    BroadcastBody: jsonSchema(createBroadcastBody(maxTextLength, maxDataBytes), 'input'),
     BroadcastAccepted: jsonSchema(BroadcastAccepted, 'output'),
     HistoryPage: jsonSchema(HistoryPage, 'output'),
     DisconnectBody: jsonSchema(DisconnectBody, 'input'),

@@ -1,32 +1,38 @@
 // Cluster broker over Redis: each message is stored in its room's stream and
-// published in one script; every node subscribed to the room receives it, and
+// published on the room's sharded channel in one script (on a Redis Cluster
+// only the room's master carries it); every node subscribed to the room
+// receives it, and
 // a RoomSequencer per room turns that channel into every message once and in
 // order (repairing gaps from the log). The room channel also carries
 // unsequenced ephemeral payloads (presence changes) past the sequencers.
-import { type Redis, ReplyError } from 'ioredis'
+import { ReplyError } from 'ioredis'
 import {
   BrokerTimeoutError, BrokerUnavailableError,
   type Broker, type BrokerHealth, type ClusterStats, type EphemeralChannel, type EphemeralPayload,
   type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
-import type { Origin, StoredMessage } from './frames.js'
+import type { StoredMessage } from './frames.js'
 import { InFlightLimit } from './in-flight-limit.js'
 import { IDEMPOTENCY_TTL_MS, READS_MAX_IN_FLIGHT, REDIS_RETRY_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
 import { RedisProbe } from './redis-probe.js'
 import { defineScripts, idempotencyKey, type PublishReply, roomKeys, type StreamEntry } from './redis-scripts.js'
+import type { RedisClient } from './redis-topology.js'
 import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
+import { ShardedSubscription } from './sharded-subscription.js'
 import { SubscriptionBatcher } from './subscription-batcher.js'
 
 export interface RedisBrokerOptions {
-  /** Connection for commands and scripts. */
-  command: Redis
-  /** Connection in subscriber mode (it can do nothing else). */
-  subscriber: Redis
+  /** Connection for commands and scripts (one server, a Sentinel's master, or a Redis Cluster). */
+  command: RedisClient
+  /** Connection in subscriber mode (it can do nothing else), of the same topology. */
+  subscriber: RedisClient
   nodeId: string
   historySize: number
-  /** UTF-8 bytes of text a room's log keeps at most (HISTORY_MAX_BYTES). */
+  /** Messages kept in `room` (its namespace's historySize, PROTOCOL §8); `historySize` for every room when absent. */
+  roomHistorySize?: (room: string) => number
+  /** UTF-8 bytes of text and data a room's log keeps at most (HISTORY_MAX_BYTES). */
   historyMaxBytes: number
   /** A room's log expires this long after its last message (HISTORY_TTL_S). */
   historyTtlS: number
@@ -38,17 +44,21 @@ export interface RedisBrokerOptions {
 
 /** What travels on a room channel: a stored message (written by PUBLISH_SCRIPT), or an ephemeral payload. */
 type Wire =
-  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1 }
+  | { k: 'm', r: string, e: string, s: number, f: string, x: string, t: number, u?: string, a?: 1, d?: string }
   | { k: 'e', r: string, n: string, c: string, d: unknown }
 
 type EphemeralHandler = (room: string, payload: unknown) => void
 
 export class RedisBroker implements Broker, EphemeralChannel {
   readonly clusterStats: ClusterStats
-  private readonly command: Redis
-  private readonly subscriber: Redis
+  private readonly command: RedisClient
+  private readonly subscription: ShardedSubscription
   private readonly probe: RedisProbe
-  /** Every SUBSCRIBE and UNSUBSCRIBE of rooms goes through it: paced, in chunks. */
+  /**
+   * Every SUBSCRIBE and UNSUBSCRIBE of rooms goes through it: paced, in
+   * chunks. (A resubscription after a reconnect is ShardedSubscription's,
+   * in chunks of RESUBSCRIBE_CHUNK.)
+   */
   private readonly subscriptions: SubscriptionBatcher
   /** Per room, the last attempt to subscribe and learn where its log stands: a reader waits for it, not a clock. */
   private readonly joinAttempts = new Map<string, Promise<LogPosition>>()
@@ -60,25 +70,23 @@ export class RedisBroker implements Broker, EphemeralChannel {
   private readonly report: RedisErrorReporter
   private onMessage: MessageHandler | undefined
   private closed = false
-  private subscriberReadyOnce = false
   /** Redis refused the last publish for lack of memory: further refusals are not reported until one succeeds. */
   private full = false
 
   constructor (private readonly options: RedisBrokerOptions) {
     this.command = options.command
-    this.subscriber = options.subscriber
+    const subscription = this.subscription = new ShardedSubscription(options.subscriber)
+    this.subscriptions = new SubscriptionBatcher({
+      // A confirmation coming back is the subscription making progress too (probes queue behind it).
+      subscribe: (channels) => subscription.subscribe(channels).then(() => this.probe.messageArrived(channels[0] as string)),
+      unsubscribe: (channels) => Promise.all(channels.map((channel) => subscription.unsubscribe(channel)))
+    })
     this.now = options.now ?? Date.now
     this.report = options.onError
     defineScripts(this.command)
-    const subscriber = this.subscriber
-    this.subscriptions = new SubscriptionBatcher({
-      // A confirmation coming back is the subscription making progress too (probes queue behind it).
-      subscribe: (channels) => subscriber.subscribe(...channels).then(() => this.probe.messageArrived()),
-      unsubscribe: (channels) => subscriber.unsubscribe(...channels)
-    })
     const probe = this.probe = new RedisProbe({
       command: this.command,
-      subscriber: this.subscriber,
+      subscription: this.subscription,
       nodeId: options.nodeId,
       readyProbeMs: options.readyProbeMs,
       now: this.now,
@@ -94,34 +102,39 @@ export class RedisBroker implements Broker, EphemeralChannel {
 
   async start (onMessage: MessageHandler): Promise<void> {
     this.onMessage = onMessage
-    this.subscriber.on('message', (channel: string, payload: string) => this.onChannelMessage(channel, payload))
-    this.subscriber.on('ready', () => this.onSubscriberReady())
-    await this.subscriber.subscribe(this.probe.channel)
-    this.subscriberReadyOnce = true
-    this.probe.start()
+    this.subscription.listen({
+      message: (channel, payload) => this.onChannelMessage(channel, payload),
+      interrupted: () => this.onSubscriptionInterrupted(),
+      restored: () => this.onSubscriptionRestored(),
+      // The connection dropped again; its return tries again.
+      restoreFailed: (error) => this.reportUnexpected(error, 'resubscribing after a reconnect')
+    })
+    await this.probe.start()
   }
 
   /** Without a key, the stored message itself; with one, possibly the first call's receipt. */
-  async publish (room: string, from: string, text: string, options?: Origin & { idempotencyKey?: undefined }): Promise<StoredMessage>
+  async publish (room: string, from: string, text: string, options?: PublishOptions & { idempotencyKey?: undefined }): Promise<StoredMessage>
   async publish (room: string, from: string, text: string, options?: PublishOptions): Promise<PublishReceipt>
   async publish (room: string, from: string, text: string, options: PublishOptions = {}): Promise<StoredMessage | PublishReceipt> {
     // Not sent at all: surely not published (ioredis would refuse it too, with no offline queue).
     if (this.command.status !== 'ready') throw new BrokerUnavailableError('Redis is not connected; nothing was published, try again')
     const keys = roomKeys(room)
     const ts = this.now()
-    const { historySize, historyMaxBytes, historyTtlS } = this.options
-    const { idempotencyKey: key, user, api } = options
-    // A guest's message has neither: stored and published as before users existed.
-    const origin = [user ?? '', api === true ? '1' : ''] as const
+    const { historyMaxBytes, historyTtlS } = this.options
+    // 0 keeps nothing: the script trims the new entry at once, the sequence still advances (ids stay unique).
+    const historySize = this.options.roomHistorySize?.(room) ?? this.options.historySize
+    const { idempotencyKey: key, user, api, data } = options
+    // The optional fields, '' when absent: a guest's message without data has none, stored and published as before users existed.
+    const optional = [user ?? '', api === true ? '1' : '', data ?? ''] as const
     let reply: PublishReply
     try {
       reply = key === undefined
         ? await this.command.chatPublish(
           keys.meta, keys.log, keys.channel, newEpoch(), historySize, historyMaxBytes, from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS,
-          ...origin)
+          ...optional)
         : await this.command.chatPublishOnce(
-          keys.meta, keys.log, idempotencyKey(room, key), keys.channel, newEpoch(), historySize, historyMaxBytes,
-          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...origin)
+          keys.meta, keys.log, keys.channel, idempotencyKey(room, key), newEpoch(), historySize, historyMaxBytes,
+          from, text, ts, room, historyTtlS, IDEMPOTENCY_TTL_MS, ...optional)
     } catch (error) {
       throw this.publishFailure(error)
     }
@@ -130,7 +143,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (first !== undefined) return JSON.parse(first) as PublishReceipt
     const id = formatMessageId(epoch, seq)
     // With a key, the answer is the receipt either way, as the key records it.
-    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api) : { id, room, ts }
+    return key === undefined ? withOrigin({ room, id, seq, from, text, ts }, user, api, data) : { id, room, ts }
   }
 
   /**
@@ -205,7 +218,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
 
   publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
     const wire: Wire = { k: 'e', r: room, n: this.options.nodeId, c: topic, d: payload }
-    this.command.publish(roomKeys(room).channel, JSON.stringify(wire)).catch(reportUnlessAway(this.report, `publishing an ephemeral ${topic} payload`))
+    this.command.spublish(roomKeys(room).channel, JSON.stringify(wire)).catch(reportUnlessAway(this.report, `publishing an ephemeral ${topic} payload`))
   }
 
   onEphemeral (topic: string, handler: EphemeralHandler): void {
@@ -219,6 +232,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
   async close (): Promise<void> {
     this.closed = true
     this.probe.stop()
+    this.subscription.stop()
     for (const sequencer of this.rooms.values()) sequencer.stop()
     this.onMessage = undefined
   }
@@ -238,11 +252,11 @@ export class RedisBroker implements Broker, EphemeralChannel {
   }
 
   private onChannelMessage (channel: string, payload: string): void {
-    if (channel === this.probe.channel) {
-      this.probe.received(payload)
+    if (this.probe.owns(channel)) {
+      this.probe.received(channel, payload)
       return
     }
-    this.probe.messageArrived()
+    this.probe.messageArrived(channel)
     let wire: Wire
     try {
       wire = JSON.parse(payload) as Wire
@@ -255,23 +269,25 @@ export class RedisBroker implements Broker, EphemeralChannel {
       return
     }
     const message: StoredMessage = { room: wire.r, id: formatMessageId(wire.e, wire.s), seq: wire.s, from: wire.f, text: wire.x, ts: wire.t }
-    this.rooms.get(wire.r)?.offer(wire.e, wire.u === undefined && wire.a === undefined ? message : withOrigin(message, wire.u, wire.a === 1 || undefined))
+    const plain = wire.u === undefined && wire.a === undefined && wire.d === undefined
+    this.rooms.get(wire.r)?.offer(wire.e, plain ? message : withOrigin(message, wire.u, wire.a === 1 || undefined, wire.d))
   }
 
-  /** The subscriber came back: subscribe again to everything (in chunks) and repair every room. */
-  private onSubscriberReady (): void {
-    if (!this.subscriberReadyOnce || this.closed) return
+  /** The subscriber came back and is subscribing again: hold every room's messages until the gap is known. */
+  private onSubscriptionInterrupted (): void {
+    if (this.closed) return
     this.clusterStats.redisReconnects++
     this.probe.resubscribed()
-    const channels = [this.probe.channel, ...[...this.rooms.keys()].map((room) => roomKeys(room).channel)]
     for (const sequencer of this.rooms.values()) sequencer.hold()
-    this.subscriptions.subscribe(channels).then(() => {
-      for (const sequencer of this.rooms.values()) sequencer.resync()
-      this.probe.send()
-    }, (error: unknown) => {
-      // The connection dropped again; the next 'ready' tries again.
-      this.reportUnexpected(error, 'resubscribing after a reconnect')
-    })
+  }
+
+  /** Every channel is subscribed again: repair every room from its log. */
+  private onSubscriptionRestored (): void {
+    if (this.closed) return
+    for (const sequencer of this.rooms.values()) sequencer.resync()
+    // Judged from now on: a restore that took longer than the probe's patience must not count against it.
+    this.probe.resubscribed()
+    this.probe.send()
   }
 
   private reportUnexpected (error: unknown, context: string): void {
@@ -310,21 +326,24 @@ async function untilStarted (sequencer: RoomSequencer, attempt: Promise<LogPosit
 
 function toMessage (room: string, epoch: string, [id, fields]: StreamEntry): StoredMessage {
   const seq = Number(id.slice(0, id.indexOf('-')))
-  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user) and a (the API) when present.
+  // Fields are written in a fixed order by PUBLISH_SCRIPT: f, x, t, then u (a user), a (the API) and d (data) when present.
   const message: StoredMessage = { room, id: formatMessageId(epoch, seq), seq, from: fields[1] as string, text: fields[3] as string, ts: Number(fields[5]) }
   if (fields.length <= 6) return message
   let user: string | undefined
   let api: true | undefined
+  let data: string | undefined
   for (let i = 6; i + 1 < fields.length; i += 2) {
     if (fields[i] === 'u') user = fields[i + 1] as string
     else if (fields[i] === 'a') api = true
+    else if (fields[i] === 'd') data = fields[i + 1] as string
   }
-  return withOrigin(message, user, api)
+  return withOrigin(message, user, api, data)
 }
 
-/** `message` with the sender's user id and the API mark, when there are any. */
-function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined): StoredMessage {
+/** `message` with the sender's user id, the API mark and the data, when there are any. */
+function withOrigin (message: StoredMessage, user: string | undefined, api: true | undefined, data?: string): StoredMessage {
   if (user !== undefined) message.user = user
   if (api !== undefined) message.api = api
+  if (data !== undefined) message.data = data
   return message
 }

@@ -2,13 +2,13 @@
 // script as its message (PUBLISH_SCRIPT), so Redis itself serialises repeats,
 // on any node: one call publishes, the others get its 202 body. What is left
 // here is a repeat whose own body is invalid: it gets the first answer too.
-import type { Redis } from 'ioredis'
 import { BrokerTimeoutError, BrokerUnavailableError } from './broker.js'
 import type { IdempotencyStore } from './idempotency.js'
 import { idempotencyKey } from './redis-scripts.js'
+import type { RedisClient } from './redis-topology.js'
 
 export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
-  constructor (private readonly redis: Redis) {}
+  constructor (private readonly redis: RedisClient) {}
 
   async run (room: string, key: string, work: () => Promise<T>): Promise<T> {
     try {

@@ -6,15 +6,15 @@
 // expires unless a live node refreshes it. Changes reach other nodes as
 // ephemeral payloads on the room's channel (the broker's, past its sequencing).
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import type { EphemeralChannel } from './broker.js'
 import type { Presence, PresenceMember, RemotePresenceHandler, UserSet } from './presence.js'
 import { type RedisErrorReporter, reportUnlessAway } from './redis-errors.js'
 import { nodeKey, roomKeys } from './redis-scripts.js'
+import type { RedisClient } from './redis-topology.js'
 
 export interface RedisPresenceOptions {
   /** Connection for commands (not the subscriber). */
-  command: Redis
+  command: RedisClient
   /** Where presence changes travel between nodes. */
   channel: EphemeralChannel
   nodeId: string
@@ -90,7 +90,7 @@ interface Change {
 }
 
 export class RedisPresence implements Presence {
-  private readonly command: Redis
+  private readonly command: RedisClient
   readonly incarnation: string
   /** Members on this node per room (field → name), re-registered after Redis comes back. */
   private readonly localMembers = new Map<string, Map<string, string>>()

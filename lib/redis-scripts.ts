@@ -2,7 +2,8 @@
 // Every key of a room carries the room as a hash tag (`chat:{room}:…`), so a
 // room lives in one slot. The scripts become typed commands of the client
 // (ioredis `defineCommand`, declared below by merging into RedisCommander).
-import type { ClientContext, Redis, Result } from 'ioredis'
+import type { ClientContext, Result } from 'ioredis'
+import type { RedisClient } from './redis-topology.js'
 
 /** A stream entry as Redis returns it: [id, [field, value, …]]. */
 export type StreamEntry = [id: string, fields: string[]]
@@ -26,13 +27,13 @@ declare module 'ioredis' {
     chatPublish (
       meta: string, log: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
       from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
-      user: string, api: '' | '1'
+      user: string, api: '' | '1', data: string
     ): Result<PublishReply, Context>
     /** PUBLISH_SCRIPT with an idempotency key: publishes only if the key is new, and records it with the message. */
     chatPublishOnce (
-      meta: string, log: string, idempotency: string, channel: string, epochCandidate: string, maxLength: number, maxBytes: number,
+      meta: string, log: string, channel: string, idempotency: string, epochCandidate: string, maxLength: number, maxBytes: number,
       from: string, text: string, ts: number, room: string, ttlS: number, idempotencyTtlMs: number,
-      user: string, api: '' | '1'
+      user: string, api: '' | '1', data: string
     ): Result<PublishReply, Context>
     /** READ_SCRIPT: a client's read. `sinceEpoch` '' reads the newest; an unknown epoch falls back. */
     chatRead (meta: string, log: string, sinceEpoch: string, sinceSeq: number, limit: number, fallbackLimit: number): Result<ReadReply, Context>
@@ -42,10 +43,10 @@ declare module 'ioredis' {
 }
 
 /** Makes the scripts commands of `redis` (sent as EVALSHA, loaded on first use). */
-export function defineScripts (redis: Redis): void {
-  // One script, two key counts: KEYS[3] (the idempotency key) is there or not.
-  redis.defineCommand('chatPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT })
-  redis.defineCommand('chatPublishOnce', { numberOfKeys: 3, lua: PUBLISH_SCRIPT })
+export function defineScripts (redis: RedisClient): void {
+  // One script, two key counts: KEYS[4] (the idempotency key) is there or not.
+  redis.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT })
+  redis.defineCommand('chatPublishOnce', { numberOfKeys: 4, lua: PUBLISH_SCRIPT })
   redis.defineCommand('chatRead', { numberOfKeys: 2, lua: READ_SCRIPT })
   redis.defineCommand('chatAfter', { numberOfKeys: 2, lua: AFTER_SCRIPT })
 }
@@ -53,25 +54,33 @@ export function defineScripts (redis: Redis): void {
 /** Redis keys and channel of one room. */
 export function roomKeys (room: string) {
   return {
-    /** Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8 bytes of the texts in the log. */
+    /** Hash: `e` = epoch of the log, `s` = last sequence issued, `b` = UTF-8 bytes of the texts and data in the log. */
     meta: `chat:{${room}}:meta`,
-    /** Stream: the log, entry id `<seq>-0`, fields f (from), x (text), t (ts). */
+    /** Stream: the log, entry id `<seq>-0`, fields f (from), x (text), t (ts), then u (user), a (API), d (data's JSON) when present. */
     log: `chat:{${room}}:log`,
     /** Hash: `<node>/<connection>` → display name of every member on every node. */
     members: `chat:{${room}}:members`,
-    /** Pub/sub channel: stored messages and unsequenced ephemeral payloads (presence changes). */
+    /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE): stored messages and unsequenced ephemeral payloads (presence changes). */
     channel: `chat:{${room}}:ch`
   }
 }
 
-/** A node's heartbeat key (redis-presence.ts): its members count only while it exists. */
+/** A node's heartbeat key (redis-presence.ts): its members count only while it exists. Hash-tagged by node, like every key. */
 export function nodeKey (nodeId: string): string {
-  return `chat:node:${nodeId}`
+  return `chat:{node:${nodeId}}`
 }
 
-/** Where a node's readiness probe travels (redis-probe.ts). */
-export function probeChannel (nodeId: string): string {
-  return `chat:probe:${nodeId}`
+/**
+ * A node's readiness probe channels (redis-probe.ts): `index` picks among
+ * them, so that on a Redis Cluster one of them hashes to each master's slots.
+ */
+export function probeChannel (nodeId: string, index: number): string {
+  return `${probeChannelPrefix(nodeId)}${index}}`
+}
+
+/** What every probe channel of `nodeId` starts with. */
+export function probeChannelPrefix (nodeId: string): string {
+  return `chat:{probe:${nodeId}:`
 }
 
 /** String: the 202 body of the broadcast that first used this Idempotency-Key in the room (written by PUBLISH_SCRIPT). */
@@ -85,8 +94,8 @@ export function idempotencyKey (room: string, key: string): string {
  * is recorded exactly when its message is (Redis runs one script at a time,
  * so of two calls with one key, exactly one publishes).
  * The log is trimmed here, oldest first, to at most `max length` entries and
- * `max bytes` UTF-8 bytes of text (`b` in meta keeps the total exact: the
- * script trims by itself rather than with XADD MAXLEN, so it knows what went).
+ * `max bytes` UTF-8 bytes of text and data (`b` in meta keeps the total exact:
+ * the script trims by itself rather than with XADD MAXLEN, so it knows what went).
  * A message bigger than `max bytes` alone is published but not kept.
  * The first write (HSET of a new room's epoch, else HINCRBY) is the one a
  * full Redis (maxmemory, noeviction) refuses with OOM, so a refused call has
@@ -94,49 +103,66 @@ export function idempotencyKey (room: string, key: string): string {
  * Redis CPU per message is what limits a Redis (docs/scaling.md), so the
  * steady state makes eight calls: one HMGET reads the epoch and the byte
  * count, the epoch is written only for a new log.
- * KEYS: meta, log, [idempotency key]. ARGV: channel, epoch candidate, max
- * length, max bytes, from, text, ts, room, ttl s, idempotency ttl ms,
- * user ('' for a guest), api ('1' for the HTTP API, else '').
- * A guest's message is stored and published exactly as before users existed:
- * no `u`, no `a` (and the text stays the entry's 4th field, which the byte
- * count reads).
+ * KEYS: meta, log, channel, [idempotency key] — the channel is a key so that
+ * on a Redis Cluster SPUBLISH (sharded: only the room's master carries it)
+ * runs in the room's slot. ARGV: epoch candidate, max length, max bytes,
+ * from, text, ts, room, ttl s, idempotency ttl ms, user ('' for a guest), api
+ * ('1' for the HTTP API, else ''), data (the compact JSON of the message's
+ * data, '' for none: never empty otherwise).
+ * A guest's message without data is stored and published exactly as before
+ * users and data existed: no `u`, no `a`, no `d` (and the text stays the
+ * entry's 4th field, which the byte count reads). `d` travels on the wire as
+ * the JSON string itself, so cjson never re-encodes its numbers.
  * Returns { epoch, seq }, or { '', 0, first 202 body } for a known key.
  */
 export const PUBLISH_SCRIPT = `
-if KEYS[3] then
-  local first = redis.call('GET', KEYS[3])
+if KEYS[4] then
+  local first = redis.call('GET', KEYS[4])
   if first then return { '', 0, first } end
 end
 local meta = redis.call('HMGET', KEYS[1], 'e', 'b')
 local epoch = meta[1]
 if not epoch then
-  epoch = ARGV[2]
+  epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'e', epoch)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-local function textBytes (entry) return #entry[2][4] end
+-- Text, plus data when the entry has any (its optional fields follow f, x, t).
+local function entryBytes (entry)
+  local fields = entry[2]
+  local n = #fields[4]
+  for i = 7, #fields - 1, 2 do
+    if fields[i] == 'd' then n = n + #fields[i + 1] end
+  end
+  return n
+end
 local bytes = tonumber(meta[2] or '-1')
 if bytes < 0 then
   -- A log written before byte counting: count it once.
   bytes = 0
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do bytes = bytes + textBytes(entry) end
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do bytes = bytes + entryBytes(entry) end
 end
-local fields = { 'f', ARGV[5], 'x', ARGV[6], 't', ARGV[7] }
-local wire = { k = 'm', r = ARGV[8], e = epoch, s = seq, f = ARGV[5], x = ARGV[6], t = tonumber(ARGV[7]) }
-if ARGV[11] ~= '' then
+local fields = { 'f', ARGV[4], 'x', ARGV[5], 't', ARGV[6] }
+local wire = { k = 'm', r = ARGV[7], e = epoch, s = seq, f = ARGV[4], x = ARGV[5], t = tonumber(ARGV[6]) }
+if ARGV[10] ~= '' then
   fields[#fields + 1] = 'u'
-  fields[#fields + 1] = ARGV[11]
-  wire.u = ARGV[11]
+  fields[#fields + 1] = ARGV[10]
+  wire.u = ARGV[10]
 end
-if ARGV[12] == '1' then
+if ARGV[11] == '1' then
   fields[#fields + 1] = 'a'
   fields[#fields + 1] = '1'
   wire.a = 1
 end
+if ARGV[12] ~= '' then
+  fields[#fields + 1] = 'd'
+  fields[#fields + 1] = ARGV[12]
+  wire.d = ARGV[12]
+end
 redis.call('XADD', KEYS[2], seq .. '-0', unpack(fields))
-bytes = bytes + #ARGV[6]
-local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
-local maxBytes = tonumber(ARGV[4])
+bytes = bytes + #ARGV[5] + #ARGV[12]
+local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[3])
 if excess > 0 or bytes > maxBytes then
   local cut
   local start = '-'
@@ -152,7 +178,7 @@ if excess > 0 or bytes > maxBytes then
     end
     for _, entry in ipairs(batch) do
       if excess <= 0 and bytes <= maxBytes then break end
-      bytes = bytes - textBytes(entry)
+      bytes = bytes - entryBytes(entry)
       excess = excess - 1
       cut = entry[1]
     end
@@ -163,19 +189,20 @@ if excess > 0 or bytes > maxBytes then
   end
 end
 redis.call('HSET', KEYS[1], 'b', bytes)
-redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[9])
-if KEYS[3] then
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if KEYS[4] then
   -- The 202 body of POST /rooms/:id/broadcast; the id as formatMessageId writes it.
-  redis.call('SET', KEYS[3], cjson.encode({ id = epoch .. '-' .. seq, room = ARGV[8], ts = tonumber(ARGV[7]) }), 'PX', ARGV[10])
+  redis.call('SET', KEYS[4], cjson.encode({ id = epoch .. '-' .. seq, room = ARGV[7], ts = tonumber(ARGV[6]) }), 'PX', ARGV[9])
 end
-redis.call('PUBLISH', ARGV[1], cjson.encode(wire))
+redis.call('SPUBLISH', KEYS[3], cjson.encode(wire))
 return { epoch, seq }
 `
 
 /**
  * A client's read (join with or without `since`, history API).
  * KEYS: meta, log. ARGV: since epoch ('' for none), since seq, limit, fallback limit.
+ * A limit of 0 (historyOnJoin 0, a historySize 0 room) reads nothing: Redis answers COUNT 0 with nil, hence `or {}`.
  * Returns { epoch or false, recovered (1/0), entries oldest first }.
  */
 export const READ_SCRIPT = `
@@ -193,12 +220,12 @@ if ARGV[1] ~= '' then
     local firstSeq = last + 1
     if #first > 0 then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
     if since >= firstSeq - 1 then
-      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) }
+      return { epoch, 1, redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', 'COUNT', ARGV[3]) or {} }
     end
   end
-  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4])) }
+  return { epoch, 0, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4]) or {}) }
 end
-return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])) }
+return { epoch, 1, oldestFirst(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) or {}) }
 `
 
 /**

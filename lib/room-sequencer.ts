@@ -48,6 +48,13 @@ export class RoomSequencer {
   private epoch: string | undefined
   /** Last sequence delivered; -1 until the starting point is known. */
   private lastSeq = -1
+  /**
+   * Sequences up to here the log does not hold (trimmed before they could be
+   * read, or never kept: a historySize 0 room, a message over
+   * HISTORY_MAX_BYTES). A gap within them cannot be repaired, so it is not
+   * waited for: those messages are delivered at most once.
+   */
+  private lostThrough = 0
   /** While true, arriving messages wait in `pending` (the log is being read, or the channel is down). */
   private holding = true
   private pending: Held[] = []
@@ -131,9 +138,10 @@ export class RoomSequencer {
         this.lastSeq = 0
       }
       this.epoch = epoch
+      this.lostThrough = 0
     }
     if (message.seq <= this.lastSeq) return
-    if (message.seq === this.lastSeq + 1) {
+    if (message.seq === this.lastSeq + 1 || message.seq <= this.lostThrough + 1) {
       this.lastSeq = message.seq
       this.options.deliver(message)
       return
@@ -163,10 +171,13 @@ export class RoomSequencer {
           // A new log: start from its beginning.
           this.epoch = epoch
           this.lastSeq = 0
+          this.lostThrough = 0
           continue
         }
         this.epoch = epoch
       }
+      // The log issued sequences it no longer holds: what is missed up to `last` is gone, not late.
+      if (messages.length === 0 && last > this.lastSeq) this.lostThrough = Math.max(this.lostThrough, last)
       for (const message of messages) {
         if (message.seq <= this.lastSeq) continue
         this.lastSeq = message.seq

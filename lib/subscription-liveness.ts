@@ -45,12 +45,13 @@ export class SubscriptionLiveness {
    * Why the subscription does not count as alive, for readiness; undefined
    * when it does. Alive: a probe has come back once, and since then something
    * (a probe or any message) arrived within the last `staleAfterMs`.
+   * `where` names the subscription (a master of a Redis Cluster).
    */
-  staleReason (now: number): string | undefined {
-    if (this.lastProbeAt === undefined) return 'no readiness probe has come back through Redis yet'
+  staleReason (now: number, where = 'through Redis'): string | undefined {
+    if (this.lastProbeAt === undefined) return `no readiness probe has come back ${where} yet`
     const silence = now - Math.max(this.lastProbeAt, this.lastMessageAt ?? 0)
     if (silence <= this.staleAfterMs) return undefined
-    return `nothing has come back through the Redis subscription for ${silence} ms (the last readiness probe ${now - this.lastProbeAt} ms ago)`
+    return `nothing has come back ${where} for ${silence} ms (the last readiness probe ${now - this.lastProbeAt} ms ago)`
   }
 
   /**

@@ -2,7 +2,6 @@
 // office's revocations, shared through Redis in a cluster), the index of
 // users' open connections, and their metrics.
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import { Counter } from 'prom-client'
 import { AUTH_FAILURE_REASONS, Authenticator, type RevocationCheck } from '../lib/auth/authenticator.js'
 import { ClusterRevocations, parseNotice, USER_DISCONNECT_CHANNEL } from '../lib/auth/cluster-revocations.js'
@@ -12,7 +11,7 @@ import { UserConnections } from '../lib/auth/user-connections.js'
 import { CloseCode } from '../lib/close-codes.js'
 import { fitCloseReason } from '../lib/close-reason.js'
 import type { Connection } from '../lib/connection.js'
-import { connectionOptions } from './redis.js'
+import { ShardedSubscription } from '../lib/sharded-subscription.js'
 
 export interface Auth {
   authenticator: Authenticator
@@ -73,27 +72,26 @@ export default fp(async function authPlugin (fastify) {
     await cluster?.revoke(notice)
   }
 
-  if (cluster !== undefined && config.redisUrl !== undefined) {
-    // A connection of its own: the broker's subscriber reads only room channels.
-    const subscriber = new Redis(config.redisUrl, { ...connectionOptions(`chat:${config.nodeId}:users`), autoResubscribe: true })
-    subscriber.on('error', (error) => fastify.log.warn({ err: error, role: 'users' }, 'redis connection error'))
-    subscriber.on('message', (_channel: string, payload: string) => {
-      const notice = parseNotice(payload)
-      if (notice === undefined) return
-      revocations.revoke(notice.user, notice.at)
-      closeLocal(notice.user, notice.reason)
+  if (cluster !== undefined && fastify.redis !== undefined) {
+    // A connection of its own (closed by the redis plugin): the broker's subscriber reads only room channels.
+    const subscription = new ShardedSubscription(await fastify.redis.connect('users', 'subscriber'))
+    const retryLater = (error: unknown) => fastify.log.warn({ err: error, role: 'users' }, 'could not re-read revocations after a reconnect; the next reconnect tries again')
+    subscription.listen({
+      message: (_channel, payload) => {
+        const notice = parseNotice(payload)
+        if (notice === undefined) return
+        revocations.revoke(notice.user, notice.at)
+        closeLocal(notice.user, notice.reason)
+      },
+      interrupted: () => {},
+      // Notices published while the connection was down were lost: once the
+      // channel is heard again, re-read what Redis holds for the users
+      // connected here and close those whose token is now revoked.
+      restored: () => { applyMissedRevocations(cluster).catch(retryLater) },
+      restoreFailed: retryLater
     })
-    await subscriber.connect()
-    await subscriber.subscribe(USER_DISCONNECT_CHANNEL)
-    // Every later 'ready' is a reconnect: notices published meanwhile were
-    // lost, so once the channel is heard again, re-read what Redis holds for
-    // the users connected here and close those whose token is now revoked.
-    subscriber.on('ready', () => {
-      subscriber.subscribe(USER_DISCONNECT_CHANNEL)
-        .then(() => applyMissedRevocations(cluster))
-        .catch((error: unknown) => fastify.log.warn({ err: error, role: 'users' }, 'could not re-read revocations after a reconnect; the next reconnect tries again'))
-    })
-    fastify.addHook('onClose', async () => { subscriber.disconnect() })
+    await subscription.subscribe([USER_DISCONNECT_CHANNEL])
+    fastify.addHook('onClose', async () => { subscription.stop() })
   }
 
   fastify.decorate('auth', { authenticator, revocations, users, disconnectUser })

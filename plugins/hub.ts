@@ -9,15 +9,17 @@ declare module 'fastify' {
 }
 
 export default fp(async function hubPlugin (fastify) {
-  const { config, broker, presence, stats } = fastify
+  const { config, broker, ephemeral, presence, stats } = fastify
   const hub = new Hub({
     broker,
     presence,
     stats,
     historyOnJoin: config.historyOnJoin,
     historySize: config.historySize,
+    policies: config.namespacesFile,
     presenceBatchMs: config.presenceBatchMs,
     maxRoomsPerConnection: config.maxRoomsPerConnection,
+    ephemeral,
     onError: (error, context) => fastify.log.error({ err: error }, context)
   })
   await hub.start()

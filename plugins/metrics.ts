@@ -39,8 +39,10 @@ export default fp(async function metricsPlugin (fastify) {
   gauge('chat_rooms', 'Rooms with members on this node', () => hub.roomCount)
   mirror('chat_messages_in_total', 'Messages accepted from clients and the HTTP API', () => stats.messagesIn)
   mirror('chat_messages_out_total', 'Message frames written to members', () => stats.messagesOut)
+  mirror('chat_signals_in_total', 'Signals accepted from clients (never stored, not counted as messages)', () => stats.signalsIn)
+  mirror('chat_signals_out_total', 'Signal frames written to members, from this node\'s clients or another node\'s', () => stats.signalsOut)
   mirror('chat_slow_consumer_closes_total', 'Connections closed with 1013 because their send queue was full', () => stats.slowConsumerCloses)
-  mirror('chat_rate_limited_frames_total', 'send frames refused by the rate limiter', () => stats.rateLimitedFrames)
+  mirror('chat_rate_limited_frames_total', 'Client frames refused by a rate limiter (frame, send or signal bucket)', () => stats.rateLimitedFrames)
   mirror('chat_heartbeat_terminations_total', 'Connections terminated for not answering a ping', () => stats.heartbeatTerminations)
 
   const cluster = broker.clusterStats

@@ -157,7 +157,7 @@
  * type-checker reports a code added to or removed from the server's list.
  * @type {Record<ServerErrorCode, true>}
  */
-const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true, token_invalid: true }
+const SERVER_ERROR_CODES = { invalid_frame: true, not_joined: true, rate_limited: true, too_many_rooms: true, unavailable: true, timeout: true, token_invalid: true, forbidden: true }
 const OPEN = 1
 const CLOSE_NORMAL = 1000
 const CLOSE_POLICY = 1008

@@ -17,5 +17,6 @@ export function describeError (error) {
     case 'disconnected': return 'Not sent: you are offline. Try again once reconnected.'
     case 'token_invalid': return `Your sign-in could not be renewed. (${error.message})`
     case 'unauthorized': return `You are not allowed in: sign in again. (${error.message})`
+    case 'forbidden': return `Not allowed in this room. (${error.message})`
   }
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildOpenApiDocument } from '../lib/openapi.js'
 
 export default async function openApiRoutes (fastify: FastifyInstance) {
-  const document = JSON.stringify(buildOpenApiDocument({ maxTextLength: fastify.config.maxTextLength }))
+  const document = JSON.stringify(buildOpenApiDocument({ maxTextLength: fastify.config.maxTextLength, maxDataBytes: fastify.config.maxDataBytes }))
 
   fastify.get('/openapi.json', async (_request, reply) => {
     // Revalidated on every load: a redeploy may change MAX_TEXT_LENGTH.

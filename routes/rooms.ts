@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { BrokerTimeoutError, BrokerUnavailableError } from '../lib/broker.js'
-import { ROOM_PATTERN, ROOM_RULE, type MessageFrame, type StoredMessage } from '../lib/frames.js'
+import { ROOM_PATTERN, ROOM_RULE, type JsonObject, type MessageFrame, type StoredMessage } from '../lib/frames.js'
 import { createBroadcastBody, HistoryQuery, IDEMPOTENCY_KEY } from '../lib/http-schemas.js'
 import { BROADCAST_BODY_LIMIT_BYTES, HISTORY_API_DEFAULT_LIMIT } from '../lib/limits.js'
 import type { BroadcastResult } from '../plugins/broker.js'
@@ -32,10 +32,12 @@ interface RoomParams {
   id: string
 }
 
-function publicMessage ({ room, id, from, text, ts, user, api }: StoredMessage): PublicMessage {
+function publicMessage ({ room, id, from, text, ts, user, api, data }: StoredMessage): PublicMessage {
   const message: PublicMessage = { room, id, from, text, ts }
   if (user !== undefined) message.user = user
   if (api !== undefined) message.api = api
+  // Stored as its JSON encoding; the answer carries the object, encoded once more by the reply.
+  if (data !== undefined) message.data = JSON.parse(data) as JsonObject
   return message
 }
 
@@ -44,7 +46,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   const token = config.broadcastToken
   const expectedDigest = token === undefined ? undefined : digest(token)
 
-  const BroadcastBody = createBroadcastBody(config.maxTextLength)
+  const BroadcastBody = createBroadcastBody(config.maxTextLength, config.maxDataBytes)
 
   // Authentication runs before the body is read: an anonymous caller learns nothing else.
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -110,7 +112,10 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     const work = async (): Promise<BroadcastResult> => {
       const body = BroadcastBody.safeParse(request.body ?? undefined)
       if (!body.success) throw fieldOf(body.error, 'body')
-      const message = await hub.publish(room, body.data.from ?? 'system', body.data.text, { ...API_ORIGIN, idempotencyKey: key })
+      const { from, text, data } = body.data
+      const message = await hub.publish(room, from ?? 'system', text, {
+        ...API_ORIGIN, idempotencyKey: key, ...(data === undefined ? {} : { data: JSON.stringify(data) })
+      })
       return { id: message.id, room, ts: message.ts }
     }
     const result = key === undefined ? await work() : await idempotency.run(room, key, work)

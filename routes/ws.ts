@@ -71,13 +71,15 @@ export default async function wsRoutes (fastify: FastifyInstance) {
   const shared: ConnectionOptions = {
     hub,
     stats,
-    parse: createFrameParser(config.maxTextLength),
+    parse: createFrameParser(config.maxTextLength, config.maxDataBytes),
     batch: new WriteBatch(),
     sendQueueMaxBytes: config.sendQueueMaxBytes,
     frameRatePerSec: config.frameRatePerSec,
     frameBurst: config.frameBurst,
     rateLimitPerSec: config.rateLimitPerSec,
     rateLimitBurst: config.rateLimitBurst,
+    signalRatePerSec: config.signalRatePerSec,
+    signalBurst: config.signalBurst,
     onClosed: (connection) => {
       connections.delete(connection)
       auth.users.delete(connection)

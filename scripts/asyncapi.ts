@@ -7,8 +7,8 @@ import { z } from 'zod'
 import { CloseCode } from '../lib/close-codes.js'
 import { loadConfig } from '../lib/config.js'
 import {
-  AckFrame, createFrameSchemas, encodeAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeWelcome,
-  ErrorFrame, JoinedFrame, LeftFrame, MessageFrame, NAME_MAX_LENGTH, PresenceFrame, WelcomeFrame, type ErrorCode
+  AckFrame, createFrameSchemas, encodeAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeSignal, encodeWelcome,
+  ErrorFrame, EVENT_RULE, JoinedFrame, LeftFrame, MessageFrame, NAME_MAX_LENGTH, PresenceFrame, RelayedSignalFrame, WelcomeFrame, type ErrorCode
 } from '../lib/frames.js'
 
 /** The version of the WebSocket contract this document describes, not of the package. */
@@ -19,12 +19,13 @@ export const ASYNCAPI_PATH = fileURLToPath(new URL('../docs/asyncapi.json', impo
 /** What each error code tells a client; a new ErrorCode does not compile until it is described here. */
 const ERROR_CODES: Record<ErrorCode, string> = {
   invalid_frame: 'Invalid JSON, unknown `type`, a missing, wrong or extra field; `message` says what. The connection stays open.',
-  not_joined: '`send` or `leave` for a room the client has not joined.',
-  rate_limited: 'Over the rate limit; after 100 in a row the connection is closed with 1008.',
+  not_joined: '`send`, `signal` or `leave` for a room the client has not joined.',
+  rate_limited: 'Over a rate limit (frames of any kind, `send` frames, or `signal` frames); after 100 in a row the connection is closed with 1008.',
   too_many_rooms: 'The connection is in MAX_ROOMS_PER_CONNECTION rooms already: leave one first.',
   unavailable: 'The broker cannot take the message right now: nothing was published, the client may retry.',
   timeout: 'The store did not answer in time: the message may or may not have been published; if it was, it arrives like any other.',
-  token_invalid: 'An `auth` frame\'s token was refused (another `sub`, expired, revoked, bad), or the connection is a guest\'s: the connection keeps its current token.'
+  token_invalid: 'An `auth` frame\'s token was refused (another `sub`, expired, revoked, bad), or the connection is a guest\'s: the connection keeps its current token.',
+  forbidden: 'The room\'s policy or the token\'s grants do not allow this `join`, `send` or `signal` (PROTOCOL §8); nothing else changed and the connection stays open.'
 }
 
 /**
@@ -52,19 +53,31 @@ function jsonSchema (schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
 }
 
 interface MessageSpec {
+  /** The frame's `type`, when the key differs: a server frame that shares its `type` with a client frame (`signal`). */
+  type?: string
   schema: z.ZodType
   summary: string
   example: unknown
 }
 
-export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: number }) {
-  const { JoinFrame, LeaveFrame, SendFrame, AuthFrame } = createFrameSchemas(maxTextLength)
+export function buildAsyncApiDocument ({ maxTextLength, maxDataBytes }: { maxTextLength: number, maxDataBytes: number }) {
+  const { JoinFrame, LeaveFrame, SendFrame, SignalFrame, AuthFrame } = createFrameSchemas(maxTextLength, maxDataBytes)
   const stored = { room: 'lobby', id: '01J9Z3-42', seq: 42, from: 'alice', text: 'hello', ts: 1764600000000 }
 
   const clientMessages: Record<string, MessageSpec> = {
     join: { schema: JoinFrame, summary: 'Join a room; `since` is the id of the last message seen there, to resume.', example: { type: 'join', room: 'lobby', since: '01J9Z3-41' } },
     leave: { schema: LeaveFrame, summary: 'Leave a room.', example: { type: 'leave', room: 'lobby' } },
-    send: { schema: SendFrame, summary: 'Post text to a joined room; with `ref`, the server answers `ack`.', example: { type: 'send', room: 'lobby', text: 'hello', ref: 'r1' } },
+    send: {
+      schema: SendFrame,
+      summary: 'Post text, and optionally structured `data` (a JSON object), to a joined room; with `ref`, the server answers `ack`.',
+      example: { type: 'send', room: 'lobby', text: 'hello', data: { kind: 'greeting', mentions: ['bob'] }, ref: 'r1' }
+    },
+    signal: {
+      schema: SignalFrame,
+      summary: `An ephemeral signal (\`event\`: ${EVENT_RULE}, e.g. \`typing\`) to the other members of a joined room, on every node: never stored, never replayed, not sent back to the sender, at most once. ` +
+        'Limited by its own bucket (SIGNAL_RATE_PER_SEC / SIGNAL_BURST); with `ref`, the server answers `ack` (no `id`) once relayed.',
+      example: { type: 'signal', room: 'lobby', event: 'typing', ref: 'r3' }
+    },
     auth: {
       schema: AuthFrame,
       summary: 'Refresh the connection\'s token with a new one for the same `sub`; with `ref`, the server answers `ack` with the new `expiresIn`.',
@@ -81,12 +94,18 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
     joined: { schema: JoinedFrame, summary: 'After a `join`: then the history, oldest first, then live messages.', example: JSON.parse(encodeJoined('lobby', ['alice', 'bob'], true)) },
     message: {
       schema: MessageFrame,
-      summary: 'A message in a room the client is in; `user` when the sender had a verified token, `api` when posted through the HTTP API.',
-      example: JSON.parse(encodeMessage({ ...stored, user: 'alice' }))
+      summary: 'A message in a room the client is in; `user` when the sender had a verified token, `api` when posted through the HTTP API, `data` when the sender sent some.',
+      example: JSON.parse(encodeMessage({ ...stored, user: 'alice', data: JSON.stringify({ kind: 'greeting', mentions: ['bob'] }) }))
+    },
+    relayedSignal: {
+      type: 'signal',
+      schema: RelayedSignalFrame,
+      summary: 'Another member\'s `signal`; `user` when the sender had a verified token. Never stored or replayed: a client that was away missed it.',
+      example: JSON.parse(encodeSignal('lobby', 'typing', 'Alice', 'alice'))
     },
     presence: { schema: PresenceFrame, summary: 'Others joined or left (batched).', example: JSON.parse(encodePresence('lobby', ['carol'], [])) },
     left: { schema: LeftFrame, summary: 'After a `leave`.', example: JSON.parse(encodeLeft('lobby')) },
-    ack: { schema: AckFrame, summary: 'A `send` with `ref` was stored and published (`id`), or an `auth` with `ref` accepted (`expiresIn`).', example: JSON.parse(encodeAck('r1', stored.id)) },
+    ack: { schema: AckFrame, summary: 'A `send` with `ref` was stored and published (`id`), a `signal` with `ref` relayed (no `id`), or an `auth` with `ref` accepted (`expiresIn`).', example: JSON.parse(encodeAck('r1', stored.id)) },
     error: {
       schema: ErrorFrame,
       summary: 'A client frame was refused. Codes: ' + Object.entries(ERROR_CODES).map(([code, meaning]) => `\`${code}\`: ${meaning}`).join(' '),
@@ -97,10 +116,11 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
   const messages: Record<string, unknown> = {}
   const schemas: Record<string, JsonSchema> = {}
   for (const [side, specs, io] of [['client', clientMessages, 'input'], ['server', serverMessages, 'output']] as const) {
-    for (const [name, { schema, summary, example }] of Object.entries(specs)) {
-      const schemaName = `${name[0]?.toUpperCase()}${name.slice(1)}Frame`
+    for (const [key, { type, schema, summary, example }] of Object.entries(specs)) {
+      const name = type ?? key
+      const schemaName = `${key[0]?.toUpperCase()}${key.slice(1)}Frame`
       schemas[schemaName] = jsonSchema(schema, io)
-      messages[name] = {
+      messages[key] = {
         name,
         title: `${name} (${side} → ${side === 'client' ? 'server' : 'client'})`,
         summary,
@@ -113,7 +133,7 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
 
   const channelRef = { $ref: '#/channels/chat' }
   const messageRef = (name: string) => ({ $ref: `#/channels/chat/messages/${name}` })
-  const replies: Record<string, string[]> = { join: ['joined', 'error'], leave: ['left', 'error'], send: ['ack', 'error'], auth: ['ack', 'error'] }
+  const replies: Record<string, string[]> = { join: ['joined', 'error'], leave: ['left', 'error'], send: ['ack', 'error'], signal: ['ack', 'error'], auth: ['ack', 'error'] }
   const operations: Record<string, unknown> = {}
   for (const name of Object.keys(clientMessages)) {
     operations[`receive${name[0]?.toUpperCase()}${name.slice(1)}`] = {
@@ -141,7 +161,7 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
       version: ASYNCAPI_API_VERSION,
       description: 'Rooms over one WebSocket per client. Every frame is a text frame holding one JSON object; `type` selects the frame. ' +
         'The operations are the server\'s: it receives client frames and sends server frames. ' +
-        `Generated from lib/frames.ts with the default MAX_TEXT_LENGTH (${maxTextLength}) by \`npm run docs:asyncapi\`. ` +
+        `Generated from lib/frames.ts with the default MAX_TEXT_LENGTH (${maxTextLength}) and MAX_DATA_BYTES (${maxDataBytes}) by \`npm run docs:asyncapi\`. ` +
         'The HTTP API, including the answers to a refused upgrade, is at GET /openapi.json.\n\n' +
         'Close codes:\n\n| code | reason |\n|---|---|\n' + closeCodes.map(({ code, reason }) => `| ${code} | ${reason} |`).join('\n')
     },
@@ -187,10 +207,10 @@ export function buildAsyncApiDocument ({ maxTextLength }: { maxTextLength: numbe
   }
 }
 
-/** The document as committed: the contract's default MAX_TEXT_LENGTH, two-space JSON. */
+/** The document as committed: the contract's default MAX_TEXT_LENGTH and MAX_DATA_BYTES, two-space JSON. */
 export function asyncApiJson (): string {
-  const { maxTextLength } = loadConfig({ NODE_ID: 'asyncapi' })
-  return JSON.stringify(buildAsyncApiDocument({ maxTextLength }), null, 2) + '\n'
+  const { maxTextLength, maxDataBytes } = loadConfig({ NODE_ID: 'asyncapi' })
+  return JSON.stringify(buildAsyncApiDocument({ maxTextLength, maxDataBytes }), null, 2) + '\n'
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

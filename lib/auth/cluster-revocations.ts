@@ -1,15 +1,17 @@
 // Revocations shared by every node through Redis (PROTOCOL §7): a disconnect
 // is stored under the user's key for AUTH_MAX_TOKEN_TTL_S and announced on
-// one channel; a node checks the key on every token it admits or refreshes,
-// so one that missed the announcement still refuses the revoked tokens.
+// one sharded channel; a node checks the key on every token it admits or
+// refreshes, so one that missed the announcement still refuses the revoked
+// tokens. The keys and the channel share the hash tag `{users}`: on a Redis
+// Cluster they live in one slot, so one MGET reads many users' keys.
 import type { Revocations } from './revocations.js'
 
 /** The channel on which a node announces a back-office disconnect to the others. */
-export const USER_DISCONNECT_CHANNEL = 'chat:users:disconnect'
+export const USER_DISCONNECT_CHANNEL = 'chat:{users}:disconnect'
 
 /** The key holding when `user` was last disconnected (ms since the epoch). */
 export function revokedKey (user: string): string {
-  return `chat:revoked:${user}`
+  return `chat:{users}:revoked:${user}`
 }
 
 /**
@@ -31,7 +33,7 @@ export interface RevocationCommands {
   get (key: string): Promise<string | null>
   mget (keys: string[]): Promise<Array<string | null>>
   set (key: string, value: string, unit: 'PX', ms: number): Promise<unknown>
-  publish (channel: string, message: string): Promise<unknown>
+  spublish (channel: string, message: string): Promise<unknown>
 }
 
 /** Parses a notice; undefined when the payload is not one (it is then ignored). */
@@ -56,7 +58,7 @@ export class ClusterRevocations {
   async revoke (notice: DisconnectNotice): Promise<void> {
     this.local.revoke(notice.user, notice.at)
     await this.command.set(revokedKey(notice.user), String(notice.at), 'PX', this.maxTokenTtlS * 1000)
-    await this.command.publish(USER_DISCONNECT_CHANNEL, JSON.stringify(notice))
+    await this.command.spublish(USER_DISCONNECT_CHANNEL, JSON.stringify(notice))
   }
 
   /**

@@ -1,7 +1,8 @@
 // Who a verified token says the connection is: the user id (`sub`) and the
-// display name derived from the token's claims (PROTOCOL §7).
+// display name derived from the token's claims, and its room grants (PROTOCOL §7, §8).
 import { createHash } from 'node:crypto'
 import { checkName } from '../rules.js'
+import type { Grants } from './grants.js'
 
 /** Longest `sub` accepted, in code points. */
 export const USER_ID_MAX_LENGTH = 128
@@ -15,6 +16,8 @@ export interface Identity {
   readonly exp: number
   /** The token's `iat`, when it has one (revocations compare it). */
   readonly iat: number | undefined
+  /** The token's `rooms` claim (PROTOCOL §8); undefined when it has none. */
+  readonly grants?: Grants | undefined
 }
 
 /** `name` when it passes the display-name rules, else `sub` when it does, else `user-` and 8 hex characters of a SHA-256 of `sub`. */

@@ -1,6 +1,7 @@
 // The token side of one authenticated connection: who it is, when its token
 // expires, and the one timer that closes it with 4001 at `exp` + leeway.
 import { systemTimer, type Timer, type TimerHandle } from '../timer.js'
+import type { Grants } from './grants.js'
 import type { Identity } from './identity.js'
 
 export interface TokenSessionOptions {
@@ -34,6 +35,11 @@ export class TokenSession {
   /** The current token's `iat` (seconds), when it has one: what a revocation is compared with. */
   get iat (): number | undefined {
     return this.identity.iat
+  }
+
+  /** The current token's room grants (PROTOCOL §8): a refresh may widen or narrow them. */
+  get grants (): Grants | undefined {
+    return this.identity.grants
   }
 
   /** Whole seconds until `exp`: max(0, ⌊exp − now⌋), as `welcome` and the `auth` ack say. */

@@ -6,6 +6,7 @@ import {
   type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters
 } from 'jose'
 import { codePointLength } from '../rules.js'
+import { parseRoomsClaim } from './grants.js'
 import { displayNameFor, USER_ID_MAX_LENGTH, type Identity } from './identity.js'
 
 /** Tokens longer than this are refused before anything in them is read. */
@@ -136,7 +137,7 @@ export class TokenVerifier {
     } catch (error) {
       return describe(error)
     }
-    const { sub, exp, iat, name } = payload
+    const { sub, exp, iat, name, rooms } = payload
     if (typeof sub !== 'string' || sub.length === 0 || codePointLength(sub) > USER_ID_MAX_LENGTH) {
       return refused('claims', `"sub" must be 1-${USER_ID_MAX_LENGTH} characters`)
     }
@@ -144,7 +145,11 @@ export class TokenVerifier {
     if (exp - nowMs / 1000 > this.options.maxTokenTtlS + this.options.clockToleranceS) {
       return refused('ttl', `"exp" is more than AUTH_MAX_TOKEN_TTL_S (${this.options.maxTokenTtlS} s) away`)
     }
-    return { ok: true, identity: { user: sub, name: displayNameFor(sub, name), exp, iat: typeof iat === 'number' ? iat : undefined } }
+    // A malformed grant map refuses the token like any bad claim: ignoring it would hide the issuer's mistake.
+    const grants = parseRoomsClaim(rooms)
+    if (!grants.ok) return refused('claims', grants.message)
+    const identity: Identity = { user: sub, name: displayNameFor(sub, name), exp, iat: typeof iat === 'number' ? iat : undefined }
+    return { ok: true, identity: grants.grants === undefined ? identity : { ...identity, grants: grants.grants } }
   }
 }
 

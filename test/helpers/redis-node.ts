@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import type { StoredMessage } from '../../lib/frames.js'
 import { RedisBroker } from '../../lib/redis-broker.js'
 import { RedisPresence } from '../../lib/redis-presence.js'
-import { connectionOptions } from '../../plugins/redis.js'
+import { connectionOptions } from '../../lib/redis-topology.js'
 import type { RedisServer } from './redis-server.js'
 
 export interface Reported {

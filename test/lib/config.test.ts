@@ -24,6 +24,7 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     broadcastToken: undefined,
     maxPayloadBytes: 65536,
     maxTextLength: 4096,
+    maxDataBytes: 8192,
     historySize: 1000,
     historyOnJoin: 50,
     pingIntervalMs: 25000,
@@ -31,6 +32,8 @@ t.test('defaults are those of PROTOCOL §6', async (t) => {
     rateLimitPerSec: 20,
     rateLimitBurst: 40,
     maxRoomsPerConnection: 100,
+    signalRatePerSec: 5,
+    signalBurst: 10,
     presenceTtlMs: 30000,
     presenceBatchMs: 100,
     shutdownGraceMs: 10000,
@@ -99,12 +102,16 @@ t.test('each bad variable gives one line naming it', async (t) => {
     ['BROADCAST_TOKEN', 'short'],
     ['MAX_PAYLOAD_BYTES', '10'],
     ['MAX_TEXT_LENGTH', '0'],
+    ['MAX_DATA_BYTES', '1'],
+    ['MAX_DATA_BYTES', 'big'],
     ['HISTORY_SIZE', '0'],
     ['HISTORY_ON_JOIN', 'many'],
     ['PING_INTERVAL_MS', '5'],
     ['SEND_QUEUE_MAX_BYTES', '1'],
     ['RATE_LIMIT_PER_SEC', '0'],
     ['RATE_LIMIT_BURST', '0'],
+    ['SIGNAL_RATE_PER_SEC', '0'],
+    ['SIGNAL_BURST', 'ten'],
     ['MAX_ROOMS_PER_CONNECTION', '0'],
     ['PRESENCE_TTL_MS', '10'],
     ['PRESENCE_BATCH_MS', '60001'],
@@ -152,6 +159,13 @@ t.test('HISTORY_ON_JOIN may not exceed HISTORY_SIZE', async (t) => {
 
   const together = problemsOf({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
   t.same(together.map((line) => line.split(':')[0]).sort(), ['HISTORY_ON_JOIN', 'PORT'], 'reported alongside other bad variables')
+})
+
+t.test('MAX_DATA_BYTES: from {} (2 bytes) up; a smaller MAX_PAYLOAD_BYTES still starts', async (t) => {
+  t.equal(loadConfig({ MAX_DATA_BYTES: '2' }).maxDataBytes, 2)
+  t.match(problemsOf({ MAX_DATA_BYTES: String(16 * 1024 * 1024 + 1) }), [/^MAX_DATA_BYTES: expected /])
+  // An existing deployment with small frames keeps working: its frames bound the data first.
+  t.match(loadConfig({ MAX_PAYLOAD_BYTES: '1024' }), { maxPayloadBytes: 1024, maxDataBytes: 8192 })
 })
 
 t.test('a bad BROADCAST_TOKEN is named but its value is not printed', async (t) => {

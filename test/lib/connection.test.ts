@@ -83,7 +83,7 @@ function manualClock () {
 
 const flushTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, frameRatePerSec?: number, frameBurst?: number, sendQueueMaxBytes?: number, broker?: MemoryBroker, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
+async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBurst?: number, signalRatePerSec?: number, signalBurst?: number, frameRatePerSec?: number, frameBurst?: number, sendQueueMaxBytes?: number, broker?: MemoryBroker, maxRooms?: number, extra?: Partial<ConnectionOptions> } = {}) {
   const broker = options.broker ?? new MemoryBroker({ historySize: 100, maxIdleRooms: 100 })
   const stats = createStats()
   const hub = new Hub({ broker, presence: new MemoryPresence(), stats, historyOnJoin: 10, historySize: 100, presenceBatchMs: 0, maxRoomsPerConnection: options.maxRooms ?? 5 })
@@ -95,12 +95,14 @@ async function setup (t: Test, options: { rateLimitPerSec?: number, rateLimitBur
       hub,
       stats,
       batch: new WriteBatch(),
-      parse: createFrameParser(20),
+      parse: createFrameParser(20, 1024),
       sendQueueMaxBytes: options.sendQueueMaxBytes ?? 1_000_000,
       frameRatePerSec: options.frameRatePerSec ?? 1000,
       frameBurst: options.frameBurst ?? 1000,
       rateLimitPerSec: options.rateLimitPerSec ?? 1000,
       rateLimitBurst: options.rateLimitBurst ?? 1000,
+      signalRatePerSec: options.signalRatePerSec ?? 1000,
+      signalBurst: options.signalBurst ?? 1000,
       ...options.extra
     })
     const receive = async (frame: unknown) => {
@@ -205,7 +207,7 @@ t.test('every frame counts against the frame bucket and is refused before it is 
   const { connect, stats } = await setup(t, {
     frameRatePerSec: 2,
     frameBurst: 3,
-    extra: { now: clock.now, parse: (raw) => { parsed.push(raw); return createFrameParser(20)(raw) } }
+    extra: { now: clock.now, parse: (raw) => { parsed.push(raw); return createFrameParser(20, 1024)(raw) } }
   })
   const { socket, connection, receive } = connect('alice')
   await receive('not json')
@@ -239,6 +241,53 @@ t.test('check order: frame bucket, validation, membership, then the send bucket;
   t.match(socket.last(), { type: 'ack', ref: 's2' }, 'the send bucket was untouched by the refused sends: both tokens left')
   await receive({ type: 'send', room: 'r', text: 'three', ref: 's3' })
   t.match(socket.last(), { type: 'error', code: 'rate_limited', ref: 's3', message: /at most 1 per second \(bursts of 2\)/ }, 'the send bucket refuses after validation, with the ref')
+})
+
+t.test('signal: relayed to the other members with an ack of its ref, never echoed, counted apart from messages', async (t) => {
+  const { connect, stats } = await setup(t)
+  const alice = connect('alice')
+  const bob = connect('bob')
+  await alice.receive({ type: 'join', room: 'r' })
+  await bob.receive({ type: 'join', room: 'r' })
+  const aliceBefore = alice.socket.sent.length
+  await alice.receive({ type: 'signal', room: 'r', event: 'typing', ref: 'g1' })
+  t.same(alice.socket.frames.slice(aliceBefore), [{ type: 'ack', ref: 'g1' }], 'the sender gets only the ack, without an id')
+  t.same(bob.socket.last(), { type: 'signal', room: 'r', event: 'typing', from: 'alice' })
+  await alice.receive({ type: 'signal', room: 'r', event: 'stopped' })
+  t.same(alice.socket.frames.slice(aliceBefore), [{ type: 'ack', ref: 'g1' }], 'no ref: no ack, and still no echo')
+  t.same(bob.socket.last(), { type: 'signal', room: 'r', event: 'stopped', from: 'alice' })
+  t.equal(stats.signalsIn, 2)
+  t.equal(stats.signalsOut, 2)
+  t.equal(stats.messagesIn, 0, 'not counted as messages')
+  t.equal(stats.messagesOut, 0)
+})
+
+t.test('signal check order: frame bucket, validation, membership, then the signal bucket; strikes count toward 1008', async (t) => {
+  const clock = manualClock()
+  const { connect, stats } = await setup(t, { frameRatePerSec: 1, frameBurst: 1000, rateLimitPerSec: 1, rateLimitBurst: 1, signalRatePerSec: 1, signalBurst: 2, extra: { now: clock.now } })
+  const { socket, connection, receive } = connect('alice')
+  await receive({ type: 'signal', room: 'r', event: 'Typing', ref: 'bad' })
+  t.same(socket.last(), { type: 'error', code: 'invalid_frame', ref: 'bad', message: '"event": expected 1-32 characters of a-z 0-9 _ -' })
+  for (let i = 0; i < 5; i++) await receive({ type: 'signal', room: 'r', event: 'typing', ref: `n${i}` })
+  t.equal(socket.frames.filter((f) => f.code === 'not_joined').length, 5, 'not joined: refused before the signal bucket')
+  t.match(socket.last(), { message: 'join room "r" before sending signals to it', ref: 'n4' })
+  await receive({ type: 'join', room: 'r' })
+  await receive({ type: 'signal', room: 'r', event: 'typing', ref: 'g1' })
+  await receive({ type: 'signal', room: 'r', event: 'typing', ref: 'g2' })
+  t.same(socket.last(), { type: 'ack', ref: 'g2' }, 'the refused signals took no token: the whole burst is left')
+  await receive({ type: 'signal', room: 'r', event: 'typing', ref: 'g3' })
+  t.same(socket.last(), { type: 'error', code: 'rate_limited', ref: 'g3', message: 'too many signals: at most 1 per second (bursts of 2); slow down' })
+  await receive({ type: 'send', room: 'r', text: 'a message', ref: 's1' })
+  t.match(socket.last(), { type: 'ack', ref: 's1', id: String }, 'the send bucket is separate')
+  clock.ms += 1000
+  await receive({ type: 'signal', room: 'r', event: 'typing', ref: 'g4' })
+  t.same(socket.last(), { type: 'ack', ref: 'g4' }, 'one token back after a second')
+  for (let i = 0; i < RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1; i++) await receive({ type: 'signal', room: 'r', event: 'typing' })
+  t.same(socket.closes, [], `open after ${RATE_LIMIT_STRIKES_BEFORE_CLOSE - 1} rate-limited signals`)
+  await receive({ type: 'signal', room: 'r', event: 'typing' })
+  t.match(socket.closes, [{ code: 1008, reason: /rate limit/ }], 'the next one closes with 1008')
+  t.ok(connection.isClosing)
+  t.equal(stats.rateLimitedFrames, RATE_LIMIT_STRIKES_BEFORE_CLOSE + 1)
 })
 
 t.test('100 rate-limited frames in a row close with 1008; an accepted frame resets the count, a refused one does not', async (t) => {
@@ -408,6 +457,8 @@ t.test('an unexpected error while handling a frame closes that connection with 1
     frameBurst: 10,
     rateLimitPerSec: 10,
     rateLimitBurst: 10,
+    signalRatePerSec: 10,
+    signalBurst: 10,
     onInternalError: (error) => reported.push(error)
   })
   connection.receive(Buffer.from('{"type":"join","room":"r"}'), false)

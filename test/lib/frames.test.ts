@@ -2,12 +2,14 @@
 // message a client's developer gets, and the server frames' shapes.
 import t, { type Test } from 'tap'
 import {
-  codePointLength, createFrameParser, createFrameSchemas, encodeAck, encodeError, encodeJoined, encodeLeft,
+  codePointLength, createFrameParser, createFrameSchemas, dataBytes, encodeAck, encodeError, encodeJoined, encodeLeft,
   encodeMessage, encodePresence, encodeWelcome, ROOM_PATTERN, type MessageFrame, type ParseResult
 } from '../../lib/frames.js'
 
 const MAX = 10
-const parse = createFrameParser(MAX)
+/** MAX_DATA_BYTES of these tests. */
+const MAX_DATA = 64
+const parse = createFrameParser(MAX, MAX_DATA)
 
 function accepted (t: Test, raw: unknown): Record<string, unknown> {
   const result = parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
@@ -85,6 +87,23 @@ t.test('send: valid and invalid frames', async (t) => {
   refused(t, { type: 'send', room: 'lobby', text: 'hi', a: 1, b: 2 }, 'unknown fields "a", "b"')
 })
 
+t.test('signal: valid and invalid frames', async (t) => {
+  t.same(accepted(t, { type: 'signal', room: 'lobby', event: 'typing' }), { type: 'signal', room: 'lobby', event: 'typing' })
+  t.same(accepted(t, { type: 'signal', room: 'lobby', event: 'typing', ref: 'r' }), { type: 'signal', room: 'lobby', event: 'typing', ref: 'r' })
+  for (const event of ['a', 'x'.repeat(32), 'stopped-typing', 'read_up_to', '0']) accepted(t, { type: 'signal', room: 'r', event })
+  for (const event of ['', 'x'.repeat(33), 'Typing', 'has space', 'é', emoji, 'a.b', 'a:b', 'line\n']) {
+    refused(t, { type: 'signal', room: 'r', event }, '"event": expected 1-32 characters of a-z 0-9 _ -')
+  }
+  refused(t, { type: 'signal', room: 'r' }, '"event" is required')
+  refused(t, { type: 'signal', event: 'typing' }, '"room" is required')
+  refused(t, { type: 'signal', room: 'bad room', event: 'typing' }, '"room": expected 1-64 characters')
+  refused(t, { type: 'signal', room: 'r', event: 5 }, '"event": expected a string')
+  refused(t, { type: 'signal', room: 'r', event: null }, '"event" must be left out rather than sent as null')
+  refused(t, { type: 'signal', room: 'r', event: 'typing', text: 'hi' }, 'unknown field "text"')
+  refused(t, { type: 'signal', room: 'r', event: 'typing', from: 'mallory' }, 'unknown field "from"')
+  t.equal(refused(t, { type: 'signal', room: 'r', event: 'TYPING', ref: 'mine' }, 'event').ref, 'mine', 'the ref is echoed')
+})
+
 t.test('text length is counted in code points, at exactly MAX and MAX+1', async (t) => {
   accepted(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX) })
   refused(t, { type: 'send', room: 'r', text: 'a'.repeat(MAX + 1) }, `expected 1-${MAX} characters`)
@@ -97,7 +116,7 @@ t.test('text length is counted in code points, at exactly MAX and MAX+1', async 
   // The raw JSON escape form of the same text is counted the same way.
   accepted(t, `{"type":"send","room":"r","text":"${'\\ud83d\\ude00'.repeat(MAX)}"}`)
 
-  const wide = createFrameParser(4096)
+  const wide = createFrameParser(4096, MAX_DATA)
   t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4096) })).ok, true, 'default MAX_TEXT_LENGTH of 4096 accepted')
   t.equal(wide(JSON.stringify({ type: 'send', room: 'r', text: 'x'.repeat(4097) })).ok, false, '4097 refused')
 })
@@ -130,7 +149,7 @@ t.test('ref: at most 64 characters, echoed on errors when itself valid', async (
 })
 
 t.test('type: unknown, missing, wrong type', async (t) => {
-  refused(t, { type: 'shout', room: 'r' }, /"type".*one of "join", "leave", "send"/)
+  refused(t, { type: 'shout', room: 'r' }, 'expected "type" to be one of "join", "leave", "send", "signal", "auth"')
   refused(t, { type: 'JOIN', room: 'r' }, /one of "join", "leave", "send"/)
   refused(t, { type: 1, room: 'r' }, /one of "join", "leave", "send"/)
   refused(t, { room: 'r' }, '"type" is required')
@@ -150,8 +169,8 @@ t.test('not JSON, or not an object', async (t) => {
 })
 
 t.test('parsers built for different limits are independent', async (t) => {
-  const small = createFrameParser(1)
-  const big = createFrameParser(100)
+  const small = createFrameParser(1, MAX_DATA)
+  const big = createFrameParser(100, MAX_DATA)
   const frame = JSON.stringify({ type: 'send', room: 'r', text: 'ab' })
   t.equal(small(frame).ok, false)
   t.equal(big(frame).ok, true)
@@ -185,7 +204,7 @@ t.test('encodeMessage, built by hand, is byte for byte the JSON of the message o
 })
 
 t.test('the hand-checked send frame agrees with the zod schema, valid or not', async (t) => {
-  const { ClientFrame } = createFrameSchemas(MAX)
+  const { ClientFrame } = createFrameSchemas(MAX, MAX_DATA)
   const long = 'x'.repeat(MAX)
   const candidates: unknown[] = [
     { type: 'send', room: 'r', text: 'hi' },
@@ -212,15 +231,95 @@ t.test('the hand-checked send frame agrees with the zod schema, valid or not', a
     { type: 'send', room: 'r', text: 'hi', extra: 1 },
     { type: 'send', room: 'r', text: 'hi', ref: 'a', extra: 1 },
     { type: 'send', room: 'r', text: 'hi', since: 'x' },
+    { type: 'send', room: 'r', text: 'hi', data: {} },
+    { type: 'send', room: 'r', text: 'hi', data: { a: [1, { b: null }] }, ref: 'x' },
+    { type: 'send', room: 'r', text: 'hi', data: { a: 'x'.repeat(MAX_DATA - 8) } },
+    { type: 'send', room: 'r', text: 'hi', data: { a: 'x'.repeat(MAX_DATA - 7) } },
+    { type: 'send', room: 'r', text: 'hi', data: { a: 'é'.repeat(28) } },
+    { type: 'send', room: 'r', text: 'hi', data: { a: 'é'.repeat(29) } },
+    { type: 'send', room: 'r', text: 'hi', data: [] },
+    { type: 'send', room: 'r', text: 'hi', data: 'x' },
+    { type: 'send', room: 'r', text: 'hi', data: 1 },
+    { type: 'send', room: 'r', text: 'hi', data: true },
+    { type: 'send', room: 'r', text: 'hi', data: null },
+    { type: 'send', room: 'r', text: 'hi', data: {}, extra: 1 },
+    { type: 'send', room: 'r', text: '', data: {} },
+    { type: 'send', room: 'r', data: {} },
     { type: 'SEND', room: 'r', text: 'hi' },
     { type: 'join', room: 'r' },
     { type: 'leave', room: 'r' }
   ]
-  const raws = [...candidates.map((c) => JSON.stringify(c)), '{"type":"send","room":"r","text":"hi","__proto__":{}}', '{"type":"send","room":"r","text":"hi","text":"again"}']
+  const raws = [
+    ...candidates.map((c) => JSON.stringify(c)), '{"type":"send","room":"r","text":"hi","__proto__":{}}', '{"type":"send","room":"r","text":"hi","text":"again"}',
+    '{"type":"send","room":"r","text":"hi","data":{"__proto__":{"a":1}}}'
+  ]
   for (const raw of raws) {
     const expected = ClientFrame.safeParse(JSON.parse(raw))
     const actual = parse(raw)
     t.equal(actual.ok, expected.success, `${raw}: ${expected.success ? 'accepted' : 'refused'} by both`)
     if (actual.ok && expected.success) t.same(actual.frame, expected.data, `${raw}: the same frame`)
   }
+})
+
+t.test('send: data is a JSON object of at most MAX_DATA_BYTES of compact JSON', async (t) => {
+  const data = { kind: 'order', items: [{ qty: 2 }], paid: true, note: null }
+  const frame = accepted(t, { type: 'send', room: 'r', text: 'hi', data, ref: 'x' })
+  t.same(frame, { type: 'send', room: 'r', text: 'hi', data, ref: 'x' })
+  t.same(accepted(t, { type: 'send', room: 'r', text: 'hi', data: {} }), { type: 'send', room: 'r', text: 'hi', data: {} }, 'an empty object is data')
+
+  // `{"a":"…"}` is 8 bytes around the string.
+  accepted(t, { type: 'send', room: 'r', text: 'hi', data: { a: 'x'.repeat(MAX_DATA - 8) } })
+  refused(t, { type: 'send', room: 'r', text: 'hi', data: { a: 'x'.repeat(MAX_DATA - 7) } },
+    `"data": expected at most ${MAX_DATA} bytes (MAX_DATA_BYTES) of compact JSON, got ${MAX_DATA + 1}`)
+  // Whitespace in the frame does not count: the size is that of the compact encoding.
+  const padded = `{"type":"send","room":"r","text":"hi","data":  {  "a" :  "${'x'.repeat(MAX_DATA - 8)}"   }  }`
+  t.ok(padded.length > MAX_DATA + 20)
+  accepted(t, padded)
+  // Nor does the spelling of numbers: 1.0e2 is 100.
+  const numbers = accepted(t, '{"type":"send","room":"r","text":"hi","data":{"n":1.0e2,"m":-0.50}}')
+  t.equal(JSON.stringify(numbers.data), '{"n":100,"m":-0.5}')
+
+  // UTF-8 bytes, not characters: é is 2 bytes, € 3, an emoji 4.
+  for (const [char, bytes] of [['é', 2], ['€', 3], [emoji, 4]] as const) {
+    const fits = Math.floor((MAX_DATA - 8) / bytes)
+    accepted(t, { type: 'send', room: 'r', text: 'hi', data: { a: char.repeat(fits) } })
+    refused(t, { type: 'send', room: 'r', text: 'hi', data: { a: char.repeat(fits + 1) } }, /at most 64 bytes/)
+  }
+  // An escape counts as it is encoded: a quote is `\"`, two bytes.
+  accepted(t, { type: 'send', room: 'r', text: 'hi', data: { a: '"'.repeat((MAX_DATA - 8) / 2) } })
+  refused(t, { type: 'send', room: 'r', text: 'hi', data: { a: '"'.repeat((MAX_DATA - 8) / 2 + 1) } }, /got 66/)
+})
+
+t.test('send: data that is not an object is refused, saying what it was', async (t) => {
+  const base = { type: 'send', room: 'r', text: 'hi' }
+  refused(t, { ...base, data: [] }, '"data": expected a JSON object, not an array')
+  refused(t, { ...base, data: [{ a: 1 }] }, '"data": expected a JSON object, not an array')
+  refused(t, { ...base, data: 'text' }, '"data": expected a JSON object, not a string')
+  refused(t, { ...base, data: 3 }, '"data": expected a JSON object, not a number')
+  refused(t, { ...base, data: false }, '"data": expected a JSON object, not a boolean')
+  refused(t, { ...base, data: null }, '"data" must be left out rather than sent as null')
+  refused(t, { type: 'send', room: 'r', data: { a: 1 } }, '"text" is required')
+  t.equal(refused(t, { ...base, data: [], ref: 'mine' }, /not an array/).ref, 'mine', 'the ref is echoed')
+})
+
+t.test('dataBytes is the UTF-8 length of what JSON.stringify writes', async (t) => {
+  const values = ['', 'ascii', 'é', '€', emoji, '\u007f\u0080\u07ff\u0800\uffff', '\ud800', '\udfff x \ud83d', '𝔘𝔫𝔦 — “quoted” \u2028']
+  for (const [i, value] of values.entries()) {
+    const encoded = JSON.stringify({ value })
+    // Named by index: a raw U+2028 in an assertion's name would break TAP's line.
+    t.equal(dataBytes(encoded), Buffer.byteLength(encoded), `value ${i}`)
+  }
+})
+
+t.test('encodeMessage with data is byte for byte the JSON of the message frame', async (t) => {
+  const datas = [{}, { a: 1 }, { text: 'quote " \\ \n ' + emoji, list: [1, 2.5, -0, 1e21, null, true], nested: { deep: { er: 'é' } } }, { 2: 'b', 1: 'a', z: 0 }]
+  for (const [i, data] of datas.entries()) {
+    const encoded = JSON.stringify(data)
+    for (const origin of [{}, { user: 'alice' }, { api: true as const }, { user: 'bob', api: true as const }]) {
+      const message = { room: 'r', id: 'e-1', seq: 1, from: 'a', text: 't', ts: 5, ...origin, data: encoded }
+      const frame: MessageFrame = { type: 'message', room: 'r', id: 'e-1', from: 'a', text: 't', ts: 5, ...origin, data: JSON.parse(encoded) }
+      t.equal(encodeMessage(message), JSON.stringify(frame), `data ${i}, origin ${JSON.stringify(origin)}`)
+    }
+  }
+  t.notMatch(encodeMessage({ room: 'r', id: 'e-1', seq: 1, from: 'a', text: 't', ts: 5 }), /data/, 'no data, no field')
 })

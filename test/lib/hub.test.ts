@@ -2,15 +2,16 @@
 // join replies and resumes, fan-out of one buffer, and the hub's use of its
 // presence windows (driven by a manual timer; lib/presence-window.ts has its own tests).
 import t, { type Test } from 'tap'
-import type { ReadRequest, ReadResult } from '../../lib/broker.js'
+import type { EphemeralChannel, EphemeralPayload, ReadRequest, ReadResult } from '../../lib/broker.js'
 import { BrokerUnavailableError } from '../../lib/broker.js'
 import { CloseCode } from '../../lib/close-codes.js'
 import { Hub, type HubOptions } from '../../lib/hub.js'
 import { CATCH_UP_BUFFER_MAX } from '../../lib/limits.js'
 import { MemoryBroker } from '../../lib/memory-broker.js'
 import { MemoryPresence } from '../../lib/memory-presence.js'
+import { defaultPolicy } from '../../lib/policy.js'
 import { createStats } from '../../lib/stats.js'
-import { FakeMember, payloadOf } from '../helpers/fake-member.js'
+import { FakeMember, payloadOf, settle } from '../helpers/fake-member.js'
 import { ManualTimer } from '../helpers/manual-timer.js'
 
 /** A memory broker whose reads wait until `open()`: the state read is taken when it opens, or before if `early`. */
@@ -390,6 +391,99 @@ t.test('messages and stats', async (t) => {
   t.same(bob.texts('elsewhere'), [])
 })
 
+/** A member whose connection carries a verified user id. */
+class UserMember extends FakeMember {
+  constructor (id: string, name: string, readonly user: string) {
+    super(id, name)
+  }
+}
+
+/** The ephemeral path as the hub sees it: what it publishes, and a way to deliver another node's payload. */
+class RecordingChannel implements EphemeralChannel {
+  readonly published: Array<{ room: string, topic: string, payload: EphemeralPayload }> = []
+  readonly handlers = new Map<string, (room: string, payload: unknown) => void>()
+
+  publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
+    this.published.push({ room, topic, payload })
+  }
+
+  onEphemeral (topic: string, handler: (room: string, payload: unknown) => void): void {
+    this.handlers.set(topic, handler)
+  }
+
+  arrive (room: string, payload: unknown): void {
+    this.handlers.get('signal')?.(room, payload)
+  }
+}
+
+t.test('a signal reaches the other live members once (a user\'s other connection too), never its sender, and is never stored', async (t) => {
+  const ephemeral = new RecordingChannel()
+  const { hub, broker, stats } = await setup(t, { ephemeral })
+  const alice = new UserMember('a1', 'Alice', 'alice')
+  const aliceElsewhere = new UserMember('a2', 'Alice', 'alice')
+  const guest = new FakeMember('g', 'guest-1')
+  for (const member of [alice, aliceElsewhere, guest]) await joinNow(hub, member, 'r')
+  const joining = new FakeMember('j', 'joining')
+  hub.join(joining, 'r')
+  const before = new Map([alice, aliceElsewhere, guest].map((member) => [member, member.writes.length]))
+
+  hub.signal(alice, 'r', 'typing')
+  t.same(alice.writes.length, before.get(alice), 'not echoed to its sender')
+  t.same(aliceElsewhere.frames.slice(before.get(aliceElsewhere)), [{ type: 'signal', room: 'r', event: 'typing', from: 'Alice', user: 'alice' }], 'the same user\'s other connection gets it')
+  t.same(guest.frames.slice(before.get(guest)), [{ type: 'signal', room: 'r', event: 'typing', from: 'Alice', user: 'alice' }])
+  t.equal(aliceElsewhere.writes.at(-1), guest.writes.at(-1), 'one buffer for every member')
+  t.same(ephemeral.published, [{ room: 'r', topic: 'signal', payload: { e: 'typing', f: 'Alice', u: 'alice' } }], 'told to the other nodes once')
+  hub.signal(guest, 'r', 'away')
+  t.same(guest.ofType('signal').length, 1, 'a guest\'s own signal is not echoed either')
+  t.same(alice.frames.at(-1), { type: 'signal', room: 'r', event: 'away', from: 'guest-1' }, 'a guest\'s signal has no user')
+  t.same(ephemeral.published.at(-1)?.payload, { e: 'away', f: 'guest-1' })
+
+  await microtasks()
+  t.same(joining.ofType('signal'), [], 'a member still reading its history gets none (at most once, never before `joined`)')
+  t.same((await broker.read('r', { limit: 100 })).messages, [], 'nothing stored')
+  t.equal(stats.signalsIn, 2)
+  t.equal(stats.signalsOut, 4)
+  t.equal(stats.messagesIn, 0)
+  hub.signal(guest, 'no-members-here', 'typing')
+  t.equal(ephemeral.published.length, 2, 'a room nobody here is in: nothing relayed, nothing published')
+  t.equal(stats.signalsIn, 2)
+})
+
+t.test('another node\'s signal is checked, then written to every live member; a malformed one is reported and dropped', async (t) => {
+  const ephemeral = new RecordingChannel()
+  const reported: Array<{ error: unknown, context: string }> = []
+  const { hub, stats } = await setup(t, { ephemeral, onError: (error, context) => reported.push({ error, context }) })
+  const alice = new FakeMember('a', 'alice')
+  const bob = new FakeMember('b', 'bob')
+  await joinNow(hub, alice, 'r')
+  await joinNow(hub, bob, 'r')
+  ephemeral.arrive('r', { e: 'typing', f: 'carol', u: 'carol-id' })
+  ephemeral.arrive('r', { e: 'typing', f: 'guest-9' })
+  ephemeral.arrive('r', { e: 'x'.repeat(32), f: '😀'.repeat(32), u: 'u'.repeat(128) })
+  for (const member of [alice, bob]) {
+    t.same(member.ofType('signal'), [
+      { type: 'signal', room: 'r', event: 'typing', from: 'carol', user: 'carol-id' },
+      { type: 'signal', room: 'r', event: 'typing', from: 'guest-9' },
+      { type: 'signal', room: 'r', event: 'x'.repeat(32), from: '😀'.repeat(32), user: 'u'.repeat(128) }
+    ])
+  }
+  t.equal(stats.signalsOut, 6)
+  t.equal(stats.signalsIn, 0, 'counted in where it was sent')
+  t.same(ephemeral.published, [], 'never sent on again')
+
+  const malformed: unknown[] = [
+    null, 'typing', [], { f: 'carol' }, { e: 'Typing', f: 'carol' }, { e: 'x'.repeat(33), f: 'carol' }, { e: 'typing' },
+    { e: 'typing', f: '' }, { e: 'typing', f: 'x'.repeat(33) }, { e: 'typing', f: 'carol', u: 7 }, { e: 'typing', f: 'carol', u: '' },
+    { e: 'typing', f: 'carol', u: 'x'.repeat(129) }, { e: 'typing', f: 'carol', text: 'injected' }
+  ]
+  for (const payload of malformed) ephemeral.arrive('r', payload)
+  t.equal(alice.ofType('signal').length, 3, 'no malformed signal reached a member')
+  t.equal(reported.length, malformed.length, 'each one reported')
+  t.match(reported[0], { error: { message: /malformed signal/ }, context: 'room "r"' })
+  ephemeral.arrive('not-served-here', { e: 'typing', f: 'carol' })
+  t.equal(reported.length, malformed.length, 'a room this node does not serve is ignored')
+})
+
 t.test('presence with PRESENCE_BATCH_MS=0: each change goes at once', async (t) => {
   const { hub } = await setup(t, { presenceBatchMs: 0 })
   const watcher = new FakeMember('w', 'watcher')
@@ -620,4 +714,52 @@ t.test('a replay stops when the member leaves, re-joins or closes while it waits
   await broker.publish('r', 'x', 'live')
   t.same(bob.texts('r'), [], 'and does not go live')
   hub.disconnect(bob)
+})
+
+t.test('presence: false — 1000 joins and their leaves send no presence frame to anyone, and tell no other node', async (t) => {
+  const presence = new RecordingPresence()
+  const base = defaultPolicy({ historySize: 1000, historyOnJoin: 50 })
+  const policies = { default: base, namespaces: new Map([['big', { ...base, presence: false }]]) }
+  const { hub, timer } = await setup(t, { presence, policies, presenceBatchMs: 100 })
+  const members = Array.from({ length: 1000 }, (_, i) => new FakeMember(`m${i}`, `member-${i}`))
+  for (const member of members) hub.join(member, 'big:stage')
+  await settle()
+  timer.advance(1000)
+  await settle()
+  t.equal(members.filter((member) => member.ofType('joined').length === 1).length, 1000, 'every join answered')
+  t.ok(members.every((member) => (member.ofType('joined')[0]?.members as string[]).length === 0), 'joined.members is [] for every one')
+  for (const member of members.slice(0, 500)) hub.leave(member, 'big:stage')
+  timer.advance(1000)
+  await settle()
+  t.equal(members.reduce((sum, member) => sum + member.ofType('presence').length, 0), 0, 'not one presence frame')
+  t.same(presence.published, [], 'nothing published for other nodes')
+
+  const other = new FakeMember('o', 'other')
+  hub.join(other, 'lobby')
+  hub.join(members[999] as FakeMember, 'lobby')
+  await settle()
+  timer.advance(1000)
+  t.ok(presence.published.length > 0, 'a default room still announces joins')
+})
+
+t.test('per-room history: historyOnJoin and historySize from the room\'s policy; historySize 0 replays nothing and recovers nothing', async (t) => {
+  const base = defaultPolicy({ historySize: 1000, historyOnJoin: 50 })
+  const policies = { default: base, namespaces: new Map([['short', { ...base, historySize: 5, historyOnJoin: 2 }], ['none', { ...base, historySize: 0, historyOnJoin: 0 }]]) }
+  const { hub, broker } = await setup(t, { policies })
+  const ids = []
+  for (let i = 0; i < 5; i++) ids.push((await broker.publish('short:1', 'x', `m${i}`)).id)
+  const plain = new FakeMember('p')
+  hub.join(plain, 'short:1')
+  await settle()
+  t.same(plain.texts('short:1'), ['m3', 'm4'], 'historyOnJoin 2')
+  const resume = new FakeMember('r')
+  hub.join(resume, 'short:1', ids[0])
+  await settle()
+  t.same(resume.texts('short:1'), ['m1', 'm2', 'm3', 'm4'])
+  const id = (await broker.publish('none:1', 'x', 'gone')).id
+  const none = new FakeMember('n')
+  hub.join(none, 'none:1', id)
+  await settle()
+  t.equal(none.ofType('joined')[0]?.recovered, false)
+  t.same(none.texts('none:1'), [])
 })

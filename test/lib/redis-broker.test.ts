@@ -70,7 +70,7 @@ t.test('a gap repair failing for an unexpected reason is reported and retried un
   const keys = roomKeys('g')
   await server.command('SET', keys.log, 'not a stream')
   // Message 2 of a log this node never saw: a gap, whose repair reads the broken log.
-  await server.command('PUBLISH', keys.channel, JSON.stringify({ k: 'm', r: 'g', e: 'E', s: 2, f: 'x', x: 'two', t: 2 }))
+  await server.command('SPUBLISH', keys.channel, JSON.stringify({ k: 'm', r: 'g', e: 'E', s: 2, f: 'x', x: 'two', t: 2 }))
   await waitFor(() => a.reported.length > 0, 'the failed repair to be reported')
   t.match(a.reported[0], { context: /reading a room log/, error: { message: /WRONGTYPE/ } })
   t.same(a.delivered, [])
@@ -87,7 +87,7 @@ t.test('a malformed payload on a room channel is reported and ignored', async (t
   const a = await startRedisNode(t, server, 'a')
   a.broker.subscribe('r')
   await a.broker.read('r', { limit: 1 })
-  await server.command('PUBLISH', roomKeys('r').channel, 'not json')
+  await server.command('SPUBLISH', roomKeys('r').channel, 'not json')
   await waitFor(() => a.reported.length === 1, 'the report')
   t.match(a.reported[0], { context: `parsing a payload on ${roomKeys('r').channel}` })
 })

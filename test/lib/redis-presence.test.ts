@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import type { EphemeralChannel } from '../../lib/broker.js'
 import { RedisPresence } from '../../lib/redis-presence.js'
 import { nodeKey, roomKeys } from '../../lib/redis-scripts.js'
-import { connectionOptions } from '../../plugins/redis.js'
+import { connectionOptions } from '../../lib/redis-topology.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 import { type RedisNode, startRedisNode } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -79,7 +79,7 @@ t.test('a malformed presence change from another node is reported and ignored', 
   const server = await RedisServer.start(t)
   const a = await startRedisNode(t, server, 'a')
   await serving('r', a)
-  await server.command('PUBLISH', roomKeys('r').channel, JSON.stringify({ k: 'e', r: 'r', n: 'z', c: 'presence', d: { j: 1 } }))
+  await server.command('SPUBLISH', roomKeys('r').channel, JSON.stringify({ k: 'e', r: 'r', n: 'z', c: 'presence', d: { j: 1 } }))
   await waitFor(() => a.reported.length === 1, 'the report')
   t.same(a.remoteChanges, [])
   t.match(a.reported[0], { context: 'room r', error: { message: /malformed presence change/ } })

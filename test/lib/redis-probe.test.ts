@@ -5,7 +5,7 @@ import t from 'tap'
 import { RedisBroker } from '../../lib/redis-broker.js'
 import { defineScripts, roomKeys } from '../../lib/redis-scripts.js'
 import { IDEMPOTENCY_TTL_MS } from '../../lib/limits.js'
-import { connectionOptions } from '../../plugins/redis.js'
+import { connectionOptions } from '../../lib/redis-topology.js'
 import { TEST_LOG_BOUNDS } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/wait.js'
@@ -62,10 +62,10 @@ t.test('a probe queued behind a backlog of room messages does not get a healthy 
   const keys = roomKeys('flood')
   const other = roomKeys('elsewhere')
   // Its script is loaded first, so the backlog starts flowing at once.
-  await publisher.chatPublish(other.meta, other.log, other.channel, 'E', 1, 1024, 'bob', 'warm-up', 0, 'elsewhere', 3600, IDEMPOTENCY_TTL_MS, '', '')
+  await publisher.chatPublish(other.meta, other.log, other.channel, 'E', 1, 1024, 'bob', 'warm-up', 0, 'elsewhere', 3600, IDEMPOTENCY_TTL_MS, '', '', '')
   const pipeline = publisher.pipeline()
   for (let i = 0; i < BACKLOG; i++) {
-    pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'E', BACKLOG, 1024 * 1024, 'bob', `m${i}`, i, 'flood', 3600, IDEMPOTENCY_TTL_MS, '', '')
+    pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'E', BACKLOG, 1024 * 1024, 'bob', `m${i}`, i, 'flood', 3600, IDEMPOTENCY_TTL_MS, '', '', '')
   }
   const started = Date.now()
   await pipeline.exec()

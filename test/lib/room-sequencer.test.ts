@@ -30,6 +30,8 @@ class FakeLog {
   epoch: string | null = 'e1'
   messages: StoredMessage[] = []
   failures = 0
+  /** The last sequence the log issued, when it keeps fewer messages than it issued (historySize 0). */
+  issued: number | undefined
   gate: Gate | undefined
   readonly reads: number[] = []
 
@@ -42,7 +44,7 @@ class FakeLog {
     this.reads.push(seq)
     const failed = this.failures > 0
     if (failed) this.failures--
-    const last = this.messages.at(-1)?.seq ?? 0
+    const last = this.issued ?? this.messages.at(-1)?.seq ?? 0
     const batch = { epoch: this.epoch, last, messages: this.messages.filter((m) => m.seq > seq).slice(0, limit) }
     if (this.gate) await this.gate.promise
     if (failed) throw new Error('Connection is closed.')
@@ -384,4 +386,40 @@ t.test('room left before the start completes: the baseline is ignored', async (t
   held.open()
   await settle()
   t.equal(failing.timers.size, 0, 'a start failing after the room was left is not retried')
+})
+
+t.test('a log that keeps nothing (historySize 0): a gap it cannot fill is read once, then skipped: at most once, no stall, no loop', async (t) => {
+  const s = setup(t, { position: { epoch: 'e1', seq: 3 } })
+  s.log.issued = 3
+  s.sequencer.start()
+  await settle()
+  s.sequencer.offer('e1', message(4))
+  t.same(s.delivered, ids('e1', 4), 'in order: delivered at once')
+  // 5 is lost on the channel; the log trimmed it away as it was written.
+  s.log.issued = 6
+  s.sequencer.offer('e1', message(6))
+  await settle()
+  await settle()
+  t.same(s.log.reads, [4], 'one read of the log, which holds nothing')
+  t.same(s.delivered, ids('e1', 4, 6), 'what arrived is delivered; the lost one is skipped')
+  t.equal(s.counters.gapsDetected, 1)
+  s.sequencer.offer('e1', message(6))
+  s.sequencer.offer('e1', message(7))
+  t.same(s.delivered, ids('e1', 4, 6, 7), 'a repeat is still dropped; the next is live')
+
+  // The channel drops and comes back: whatever was published meanwhile is gone.
+  s.sequencer.hold()
+  s.log.issued = 9
+  s.sequencer.resync()
+  await settle()
+  s.sequencer.offer('e1', message(10))
+  await settle()
+  t.same(s.delivered, ids('e1', 4, 6, 7, 10), 'the first message after the outage is delivered')
+  t.same(s.log.reads, [4, 7], 'one read per outage')
+  s.log.issued = 12
+  s.sequencer.offer('e1', message(12))
+  await settle()
+  await settle()
+  t.same(s.log.reads, [4, 7, 10], 'a new gap beyond what was known lost is read again, once')
+  t.same(s.delivered, ids('e1', 4, 6, 7, 10, 12))
 })

@@ -2,7 +2,7 @@
 // parse with the zod schemas (strict: no missing, extra or mistyped field).
 import t from 'tap'
 import {
-  encodeAck, encodeAuthAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeWelcome,
+  encodeAck, encodeAuthAck, encodeError, encodeJoined, encodeLeft, encodeMessage, encodePresence, encodeSignal, encodeSignalAck, encodeWelcome,
   ErrorCode, ServerFrame, type StoredMessage
 } from '../../lib/frames.js'
 
@@ -19,6 +19,9 @@ const encoded: Record<string, string> = {
   left: encodeLeft('lobby'),
   ack: encodeAck('r1', 'e1-7'),
   'ack of an auth': encodeAuthAck('r3', 3599),
+  'ack of a signal': encodeSignalAck('r4'),
+  signal: encodeSignal('lobby', 'typing', 'Zoë "z"'),
+  'signal of a user': encodeSignal('lobby', 'typing', 'Alice', 'alice'),
   error: encodeError('invalid_frame', '"text" is required'),
   'error with ref': encodeError('rate_limited', 'slow down', 'r2')
 }
@@ -45,6 +48,9 @@ t.test('the schemas refuse what a client must not receive', async (t) => {
     { type: 'welcome', id: 'c-1', name: 'a', node: 'n', expiresIn: 1.5 },
     { type: 'error', code: 'no_such_code', message: 'm' },
     { type: 'joined', room: 'lobby', members: 'alice', recovered: true },
+    { type: 'signal', room: 'lobby', event: 'typing' },
+    { type: 'signal', room: 'lobby', event: 'typing', from: 'a', id: 'x' },
+    { type: 'signal', room: 'lobby', event: 'typing', from: 'a', seq: 1 },
     { type: 'unknown' }
   ]
   for (const frame of refused) t.notOk(ServerFrame.safeParse(frame).success, JSON.stringify(frame))

@@ -8,6 +8,7 @@ const WINDOW_MS = 300
 t.test('not ready until a probe has come back, however much else arrives', async (t) => {
   const liveness = new SubscriptionLiveness(WINDOW_MS, 0)
   t.equal(liveness.staleReason(0), 'no readiness probe has come back through Redis yet')
+  t.equal(liveness.staleReason(0, 'through the Redis master 127.0.0.1:7001'), 'no readiness probe has come back through the Redis master 127.0.0.1:7001 yet')
   liveness.messageArrived(50)
   t.equal(liveness.staleReason(60), 'no readiness probe has come back through Redis yet')
   liveness.probeReturned(100)
@@ -31,7 +32,7 @@ t.test('silence past the window: unready, and dead once not resubscribed within 
   liveness.messageArrived(200)
   t.equal(liveness.staleReason(500), undefined, 'exactly the window: still alive')
   t.notOk(liveness.isDead(500))
-  t.equal(liveness.staleReason(501), 'nothing has come back through the Redis subscription for 301 ms (the last readiness probe 401 ms ago)')
+  t.equal(liveness.staleReason(501), 'nothing has come back through Redis for 301 ms (the last readiness probe 401 ms ago)')
   t.ok(liveness.isDead(501))
 })
 

@@ -27,7 +27,7 @@ t.test('GET /metrics is Prometheus text with the chat_* metrics', async (t) => {
   for (const name of [
     'chat_connections', 'chat_rooms', 'chat_messages_in_total', 'chat_messages_out_total',
     'chat_errors_total', 'chat_slow_consumer_closes_total', 'chat_rate_limited_frames_total',
-    'chat_heartbeat_terminations_total'
+    'chat_heartbeat_terminations_total', 'chat_signals_in_total', 'chat_signals_out_total'
   ]) {
     t.match(response.body, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} is declared`)
   }

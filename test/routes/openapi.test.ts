@@ -97,13 +97,22 @@ function upgrade (url: string, path: string, headers: Record<string, string> = {
   })
 }
 
-const document = buildOpenApiDocument({ maxTextLength: testConfig().maxTextLength })
+const document = buildOpenApiDocument({ maxTextLength: testConfig().maxTextLength, maxDataBytes: testConfig().maxDataBytes })
 
 t.test('the document is valid OpenAPI 3.1', async (t) => {
   const result = await new Validator().validate(structuredClone(document))
   t.same(result.errors, undefined, 'no validation errors')
   t.equal(result.valid, true)
   t.equal(document.openapi, '3.1.0')
+})
+
+t.test('the broadcast body and the history page describe data, with its bound', async (t) => {
+  const schemas = document.components.schemas as Record<string, { properties: Record<string, { type?: string, description?: string }> }>
+  const data = schemas.BroadcastBody?.properties.data
+  t.equal(data?.type, 'object')
+  t.match(data?.description, `at most ${testConfig().maxDataBytes} bytes (MAX_DATA_BYTES)`)
+  const page = schemas.HistoryPage as unknown as { properties: { messages: { items: { properties: Record<string, { type?: string }> } } } }
+  t.equal(page.properties.messages.items.properties.data?.type, 'object')
 })
 
 t.test('the validator catches a broken document (the check above can fail)', async (t) => {
@@ -165,8 +174,8 @@ t.test('real answers of the HTTP API match the document', async (t) => {
   const first = await inject('post', broadcast, '/rooms/lobby/broadcast', { headers: { ...AUTH, 'idempotency-key': 'k1' }, payload: { text: 'hi', from: 'ops' } })
   t.equal(first.statusCode, 202)
   const since = first.json().id as string
-  await inject('post', broadcast, '/rooms/lobby/broadcast', { headers: AUTH, payload: { text: 'second' } })
-  for (const payload of [{ text: '' }, { text: 'hi', extra: 1 }, { from: 'ops' }, '{"text":']) {
+  await inject('post', broadcast, '/rooms/lobby/broadcast', { headers: AUTH, payload: { text: 'second', data: { kind: 'note', n: [1, 2] } } })
+  for (const payload of [{ text: '' }, { text: 'hi', extra: 1 }, { from: 'ops' }, '{"text":', { text: 'hi', data: [1] }, { text: 'hi', data: 'x' }]) {
     const answer = await inject('post', broadcast, '/rooms/lobby/broadcast', { headers: { ...AUTH, 'content-type': 'application/json' }, payload })
     t.equal(answer.statusCode, 400, `400 for ${JSON.stringify(payload)}`)
   }
@@ -182,6 +191,7 @@ t.test('real answers of the HTTP API match the document', async (t) => {
   t.equal((await inject('get', history, '/rooms/lobby/messages', { headers: AUTH })).json().messages.length, 2)
   const after = await inject('get', history, `/rooms/lobby/messages?since=${encodeURIComponent(since)}&limit=10`, { headers: AUTH })
   t.same(after.json().messages.map((m: { text: string }) => m.text), ['second'])
+  t.same(after.json().messages[0].data, { kind: 'note', n: [1, 2] }, 'the history answers the data, as documented')
   t.equal((await inject('get', history, '/rooms/lobby/messages?since=unknown-id', { headers: AUTH })).json().recovered, false)
   t.equal((await inject('get', history, '/rooms/lobby/messages?limit=0', { headers: AUTH })).statusCode, 400)
   t.equal((await inject('get', history, '/rooms/lobby/messages?extra=1', { headers: AUTH })).statusCode, 400)

@@ -14,7 +14,8 @@ t.test('GET /config.json: the limits the page checks input against', async (t) =
     maxTextLength: 4096,
     maxNameLength: 32,
     roomPattern: ROOM_PATTERN.source,
-    roomRule: ROOM_RULE
+    roomRule: ROOM_RULE,
+    policies: { default: { join: 'anyone', send: 'members', presence: true, signals: true }, namespaces: {} }
   })
   const pattern = new RegExp(response.json().roomPattern)
   t.ok(pattern.test('team.dev:ops-2'), 'the pattern as served accepts a valid room')

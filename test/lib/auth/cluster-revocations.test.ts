@@ -20,7 +20,7 @@ t.test('reread learns every revocation Redis holds for the given users, in chunk
   await command.set(revokedKey('u1'), String(now - 1000))
   await command.set(revokedKey(`u${REVOCATION_REREAD_CHUNK + 1}`), String(now - 1000))
   let mgets = 0
-  const counting = { get: command.get.bind(command), set: command.set.bind(command), publish: command.publish.bind(command), mget: async (keys: string[]) => { mgets++; return await command.mget(keys) } }
+  const counting = { get: command.get.bind(command), set: command.set.bind(command), spublish: command.spublish.bind(command), mget: async (keys: string[]) => { mgets++; return await command.mget(keys) } }
   await new ClusterRevocations(counting, local, 3600).reread(users)
   t.equal(mgets, 2, 'one command per chunk')
   t.ok(local.isRevoked('u1', now / 1000 - 10), 'first chunk')

@@ -17,7 +17,7 @@ t.test('welcome and the auth ack', async (t) => {
 })
 
 t.test('the auth frame', async (t) => {
-  const parse = createFrameParser(100)
+  const parse = createFrameParser(100, 1024)
   t.same(parse('{"type":"auth","token":"abc","ref":"r"}'), { ok: true, frame: { type: 'auth', token: 'abc', ref: 'r' } })
   t.match(parse('{"type":"auth"}'), { ok: false, message: /"token" is required/ })
   t.match(parse('{"type":"auth","token":""}'), { ok: false, message: /token/ })

@@ -35,8 +35,8 @@ t.test('one append script: user and api entries are trimmed by text bytes, keep 
   const raw: string[] = []
   const listener = new Redis(server.url)
   t.teardown(() => listener.disconnect())
-  listener.on('message', (_channel: string, payload: string) => raw.push(payload))
-  await listener.subscribe(roomKeys('capped').channel)
+  listener.on('smessage', (_channel: string, payload: string) => raw.push(payload))
+  await listener.ssubscribe(roomKeys('capped').channel)
 
   // 300 text bytes each, whatever the u/a fields add: three fit in 1024.
   await a.broker.publish('capped', 'Alice', '€'.repeat(100), { user: 'alice' })
