@@ -27,7 +27,7 @@ t.test(`a storm of ${STORM_ROOMS} joins on one node: every join succeeds, and th
   t.match(String(await server.command('CLIENT', 'LIST', 'TYPE', 'pubsub')), new RegExp(`sub=${STORM_ROOMS + 1} `), 'every room subscribed, and the probe channel')
   // Live: a message to the first and to the last room of the storm arrives.
   for (const room of ['storm-0', `storm-${STORM_ROOMS - 1}`]) {
-    await server.command('PUBLISH', roomKeys(room).channel, JSON.stringify({ k: 'm', r: room, e: 'E', s: 1, f: 'x', x: 'hi', t: 1 }))
+    await server.command('SPUBLISH', roomKeys(room).channel, JSON.stringify({ k: 'm', r: room, e: 'E', s: 1, f: 'x', x: 'hi', t: 1 }))
   }
   await waitFor(async () => (await node.ask({ kind: 'delivered', prefix: 'storm-' }, 10_000)).rooms === 2, 'both messages to arrive', 10_000, 100)
   const stats = await node.ask({ kind: 'stats' }, 10_000)
