@@ -13,6 +13,10 @@
 //                     each sending its next message once the previous one is acknowledged
 //   publish           a plain PUBLISH of the same wire payload, pipelined: the floor for pub/sub alone
 //
+// `--cluster` runs the script pipelined on a local 3-master Redis Cluster
+// (test/helpers/redis-cluster.ts) and reports the CPU of every master and
+// replica per message.
+//
 // `--resubscribe=10000,50000,100000` measures something else: how long a node
 // holding that many rooms takes to subscribe again after CLIENT KILL TYPE
 // pubsub, and to repair every room.
@@ -26,7 +30,8 @@
 import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { integerOption, readCommandLine, refuse } from './lib/args.js'
 import { Child, type Placement, PRODUCT_ENV, RedisProcess } from './lib/servers.js'
@@ -35,11 +40,12 @@ import { defineScripts, roomKeys } from '../lib/redis-scripts.js'
 import { IDEMPOTENCY_TTL_MS } from '../lib/limits.js'
 import { connectionOptions } from '../lib/redis-topology.js'
 import { freePort } from '../test/helpers/free-port.js'
+import { RedisCluster } from '../test/helpers/redis-cluster.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 const USAGE = 'usage: npm run bench:redis-cost [-- --messages=N] [--rooms=R] [--subscribers=S] [--concurrency=C] [--text-bytes=B] [--reps=N] [--history-size=N] [--full] ' +
-  '[--aof=no|everysec|always] [--only=script-pipelined,broker,broker-unbatched,node,publish] [--json] [--resubscribe=10000,50000,100000]'
+  '[--aof=no|everysec|always] [--only=script-pipelined,broker,broker-unbatched,node,publish] [--json] [--resubscribe=10000,50000,100000] [--cluster]'
 
 const SCENARIOS = ['script-pipelined', 'broker', 'broker-unbatched', 'node', 'publish'] as const
 type ScenarioName = typeof SCENARIOS[number]
@@ -72,6 +78,8 @@ interface Options {
   json: boolean
   /** Instead of the cost: how long a node holding this many rooms takes to subscribe again and repair them all. */
   resubscribe: number[]
+  /** Instead of one server: the script pipelined on a local 3-master Redis Cluster, CPU per master. */
+  cluster: boolean
 }
 
 function readOptions (argv: string[]): Options {
@@ -87,7 +95,8 @@ function readOptions (argv: string[]): Options {
     aof: { type: 'string' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
-    resubscribe: { type: 'string' }
+    resubscribe: { type: 'string' },
+    cluster: { type: 'boolean', default: false }
   }, USAGE)
   const aof = values.aof ?? 'no'
   if (aof !== 'no' && aof !== 'everysec' && aof !== 'always') refuse('--aof must be no, everysec or always', USAGE)
@@ -105,6 +114,7 @@ function readOptions (argv: string[]): Options {
     aof,
     only: only as ScenarioName[],
     json: values.json === true,
+    cluster: values.cluster === true,
     resubscribe: values.resubscribe === undefined
       ? []
       : values.resubscribe.split(',').map((count) => integerOption(count.trim(), 'resubscribe', 0, 1, 1_000_000, USAGE))
@@ -484,6 +494,77 @@ async function measureResubscribe (url: string, admin: Redis, rooms: number): Pr
   }
 }
 
+/**
+ * The script pipelined on a local Redis Cluster of three masters with a
+ * replica each (test/helpers/redis-cluster.ts): Redis CPU per message on
+ * each master, and on the replicas (replication). Rooms spread over the
+ * slots; every room's messages go to its master only (SPUBLISH).
+ */
+async function measureCluster (options: Options): Promise<void> {
+  const teardowns: Array<() => unknown> = []
+  const cluster = await RedisCluster.start({ teardown: (fn: () => unknown) => teardowns.push(fn) } as unknown as Test)
+  const clients: Cluster[] = []
+  try {
+    const seeds = cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }))
+    const command = new Cluster(seeds, { enableOfflineQueue: true })
+    clients.push(command)
+    defineScripts(command as unknown as Redis)
+    const rooms = Array.from({ length: options.rooms }, (_, i) => `cost-${i}`)
+    for (let i = 0; i < options.subscribers; i++) {
+      const subscriber = new Cluster(seeds, { shardedSubscribers: true })
+      clients.push(subscriber)
+      for (const room of rooms) await subscriber.ssubscribe(roomKeys(room).channel)
+    }
+    const text = 'x'.repeat(options.textBytes)
+    const send = async (count: number) => {
+      // ioredis pipelines one slot at a time on a Cluster: a pipeline per room.
+      const perRoom = Math.ceil(count / rooms.length)
+      for (let sent = 0; sent < perRoom; sent += PIPELINE_DEPTH) {
+        await Promise.all(rooms.map(async (room) => {
+          const keys = roomKeys(room)
+          const pipeline = command.pipeline()
+          for (let i = sent; i < Math.min(perRoom, sent + PIPELINE_DEPTH); i++) {
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', options.historySize, HISTORY_MAX_BYTES,
+              'alice', text, Date.now(), room, HISTORY_TTL_S, IDEMPOTENCY_TTL_MS, '', '', '')
+          }
+          const results = await pipeline.exec()
+          const failed = results?.find(([error]) => error !== null)
+          if (failed) throw failed[0] instanceof Error ? failed[0] : new Error(String(failed[0]))
+        }))
+      }
+      return perRoom * rooms.length
+    }
+    await send(WARM_UP_MESSAGES)
+    const masters = new Set((await cluster.masters()).map((node) => node.port))
+    const cpu = async () => new Map(await Promise.all(cluster.nodes.map(async (node) => {
+      const info = String(await cluster.command(node.port, 'INFO', 'cpu'))
+      const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN)
+      return [node.port, (field('used_cpu_user') + field('used_cpu_sys')) * 1e6] as const
+    })))
+    const before = await cpu()
+    const started = performance.now()
+    const messages = await send(options.messages)
+    const wallMs = performance.now() - started
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const after = await cpu()
+    process.stdout.write(`Redis Cluster, 3 masters with a replica each, ${messages} messages of ${options.textBytes} bytes over ${options.rooms} rooms ` +
+      `(HISTORY_SIZE ${options.historySize}), ${options.subscribers} subscribed node(s), the script pipelined, ${Math.round(messages / (wallMs / 1000))} msg/s, ` +
+      `${new Date().toISOString()}\n\n| node | role | Redis CPU µs per message of the whole cluster |\n|---|---|---:|\n`)
+    let masterTotal = 0
+    let replicaTotal = 0
+    for (const node of cluster.nodes) {
+      const us = ((after.get(node.port) ?? 0) - (before.get(node.port) ?? 0)) / messages
+      if (masters.has(node.port)) masterTotal += us
+      else replicaTotal += us
+      process.stdout.write(`| ${node.port} | ${masters.has(node.port) ? 'master' : 'replica'} | ${round(us, 2)} |\n`)
+    }
+    process.stdout.write(`| all masters | | ${round(masterTotal, 2)} |\n| all replicas | | ${round(replicaTotal, 2)} |\n`)
+  } finally {
+    for (const client of clients) client.disconnect()
+    for (const teardown of teardowns) await teardown()
+  }
+}
+
 const PERSISTENCE: Record<Options['aof'], string[]> = {
   no: ['--appendonly', 'no'],
   everysec: ['--appendonly', 'yes', '--appendfsync', 'everysec'],
@@ -492,6 +573,10 @@ const PERSISTENCE: Record<Options['aof'], string[]> = {
 
 async function main (): Promise<void> {
   const options = readOptions(process.argv.slice(2))
+  if (options.cluster) {
+    await measureCluster(options)
+    return
+  }
   const placement: Placement = { serverCore: undefined, generatorCore: undefined, fileLimit: undefined }
   const redis = await RedisProcess.start(placement, PERSISTENCE[options.aof])
   const admin = new Redis(redis.url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
