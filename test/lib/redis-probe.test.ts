@@ -6,9 +6,9 @@ import { RedisBroker } from '../../lib/redis-broker.js'
 import { defineScripts, roomKeys } from '../../lib/redis-scripts.js'
 import { IDEMPOTENCY_TTL_MS } from '../../lib/limits.js'
 import { connectionOptions } from '../../lib/redis-topology.js'
-import { TEST_LOG_BOUNDS } from '../helpers/redis-node.js'
+import { startRedisNode, TEST_LOG_BOUNDS } from '../helpers/redis-node.js'
 import { RedisServer } from '../helpers/redis-server.js'
-import { waitFor } from '../helpers/wait.js'
+import { sleep, waitFor } from '../helpers/wait.js'
 
 /**
  * Probe period of the node under test: its subscription counts as dead after
@@ -76,4 +76,15 @@ t.test('a probe queued behind a backlog of room messages does not get a healthy 
   t.equal(broker.clusterStats.redisReconnects, 0, 'the subscription was never dropped')
   t.same(unready, [], 'readiness stayed 200 all along')
   t.same(reported, [])
+})
+
+t.test('a node whose own event loop was blocked is not judged on the late tick: its subscription is kept', async (t) => {
+  const server = await RedisServer.start(t, ['--appendonly', 'no'])
+  const node = await startRedisNode(t, server, 'blocked')
+  await waitFor(() => node.broker.health().ok, 'the first probe to come back')
+  // Ten probe periods (100 ms each) with no turn of the loop: nothing can be read meanwhile.
+  busyFor(1000)
+  await sleep(500)
+  t.equal(node.broker.clusterStats.redisReconnects, 0, 'the subscription was not dropped')
+  t.ok(node.broker.health().ok, 'ready once the loop runs again')
 })
