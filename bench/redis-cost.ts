@@ -164,8 +164,8 @@ function scriptInnerCalls (calls: Map<string, number>, scripts: number): number 
   let inner = 0
   for (const [name, count] of calls) {
     if (name === 'evalsha' || name === 'eval' || name === 'info') continue
-    // Scripts publish once each; any other PUBLISH came from a client.
-    if (name === 'publish') inner += Math.min(count, scripts)
+    // Scripts publish once each (SPUBLISH since the channel is a key); any other (S)PUBLISH came from a client.
+    if (name === 'publish' || name === 'spublish') inner += Math.min(count, scripts)
     else if (INNER_COMMANDS.has(name)) inner += count
   }
   return inner
