@@ -50,6 +50,8 @@ const USAGE = 'usage: npm run bench:redis-cost [-- --messages=N] [--rooms=R] [--
 const SCENARIOS = ['script-pipelined', 'broker', 'broker-unbatched', 'node', 'publish'] as const
 type ScenarioName = typeof SCENARIOS[number]
 
+/** The epoch the bench's own writes propose for a new log, shaped like newEpoch()'s (8 hex digits). */
+const BENCH_EPOCH = '8f2a1c3e'
 /** Commands per pipeline in the pipelined scenarios (deep enough that Redis reads many per wake-up). */
 const PIPELINE_DEPTH = 100
 /** Messages sent before measuring (script loaded, rooms created, subscriptions settled). */
@@ -207,7 +209,7 @@ function round (value: number, digits: number): number {
 
 /** A wire payload like PUBLISH_SCRIPT's, for the plain PUBLISH floor. */
 function wirePayload (room: string, seq: number, text: string): string {
-  return JSON.stringify({ k: 'm', r: room, e: 'lq3k1x-8f2a', s: seq, f: 'alice', x: text, t: Date.now() })
+  return JSON.stringify({ k: 'm', r: room, e: BENCH_EPOCH, s: seq, f: 'alice', x: text, t: Date.now() })
 }
 
 async function connect (url: string, name: string, overrides: Partial<ReturnType<typeof connectionOptions>> = {}): Promise<Redis> {
@@ -261,7 +263,7 @@ class Bench {
         for (let sent = 0; sent < this.bounds.historySize; sent += PIPELINE_DEPTH) {
           const pipeline = filler.pipeline()
           for (let i = sent; i < Math.min(this.bounds.historySize, sent + PIPELINE_DEPTH); i++) {
-            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, BENCH_EPOCH, this.bounds.historySize, this.bounds.historyMaxBytes,
               'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', '')
           }
           await pipeline.exec()
@@ -322,7 +324,7 @@ class Bench {
           for (let i = first; i < first + size; i++) {
             const room = this.rooms[i % this.rooms.length] as string
             const keys = roomKeys(room)
-            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', this.bounds.historySize, this.bounds.historyMaxBytes,
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, BENCH_EPOCH, this.bounds.historySize, this.bounds.historyMaxBytes,
               'alice', this.text, Date.now(), room, this.bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', '')
           }
           return pipeline.exec()
@@ -474,7 +476,7 @@ async function measureResubscribe (url: string, admin: Redis, rooms: number): Pr
     const sample: Array<Promise<unknown>> = []
     for (let i = 0; i < rooms; i += RESUBSCRIBE_SAMPLE_EVERY) {
       const keys = roomKeys(`big-${i}`)
-      sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', bounds.historySize, bounds.historyMaxBytes,
+      sample.push(writer.chatPublish(keys.meta, keys.log, keys.channel, BENCH_EPOCH, bounds.historySize, bounds.historyMaxBytes,
         'writer', 'while you were away', Date.now(), `big-${i}`, bounds.historyTtlS, IDEMPOTENCY_TTL_MS, '', '', ''))
     }
     await Promise.all(sample)
@@ -524,7 +526,7 @@ async function measureCluster (options: Options): Promise<void> {
           const keys = roomKeys(room)
           const pipeline = command.pipeline()
           for (let i = sent; i < Math.min(perRoom, sent + PIPELINE_DEPTH); i++) {
-            pipeline.chatPublish(keys.meta, keys.log, keys.channel, 'lq3k1x-8f2a', options.historySize, HISTORY_MAX_BYTES,
+            pipeline.chatPublish(keys.meta, keys.log, keys.channel, BENCH_EPOCH, options.historySize, HISTORY_MAX_BYTES,
               'alice', text, Date.now(), room, HISTORY_TTL_S, IDEMPOTENCY_TTL_MS, '', '', '')
           }
           const results = await pipeline.exec()
