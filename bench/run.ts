@@ -14,6 +14,8 @@ import { clockTicksPerSecond, coreTicks, describeMachine, hasTaskset, loadAverag
 import { renderMarkdown, renderText, summarise, type Summary, TARGETS, type ScenarioRuns, type Target } from './lib/report.js'
 import { connectionsNeeded, scenarios, type Scenario } from './lib/scenarios.js'
 import { buildServers, type Child, Generator, killAllChildren, type Placement, PRODUCT_ENV, RedisProcess, startBaseline, startProduct } from './lib/servers.js'
+import type { Test } from 'tap'
+import { RedisCluster } from '../test/helpers/redis-cluster.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** Descriptors a process needs beyond its sockets (modules, pipes, epoll…). */
@@ -21,7 +23,7 @@ const SPARE_FILES = 256
 /** The whole run stops starting new work after this. */
 const RUN_BUDGET_MS = { quick: 3 * 60_000, full: 20 * 60_000 }
 
-const USAGE = 'usage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e,f] [--wait-quiet=SECONDS] [--results=DIR] [--from=results.json]'
+const USAGE = 'usage: npm run bench [-- --quick] [--reps=N] [--only=a,b,c,d,e,f,g] [--wait-quiet=SECONDS] [--results=DIR] [--from=results.json]'
 
 interface Options {
   quick: boolean
@@ -121,15 +123,26 @@ function jobTimeoutMs (scenario: Scenario): number {
 class ServerPool {
   private readonly cache = new Map<string, Servers>()
   private redis: RedisProcess | undefined
+  private redisCluster: RedisCluster | undefined
+  /** What the Redis Cluster fixture (a test helper) asks to run at the end, as a test's teardown. */
+  private readonly clusterTeardowns: Array<() => unknown> = []
 
   constructor (private readonly placement: Placement, private readonly reuse: boolean) {}
 
-  async acquire (target: Target, cluster: boolean): Promise<Servers> {
-    const key = target === 'product' && cluster ? 'cluster' : target
+  async acquire (target: Target, cluster: boolean, redisCluster = false): Promise<Servers> {
+    const key = target === 'product' && cluster ? (redisCluster ? 'redis-cluster' : 'cluster') : target
     const cached = this.cache.get(key)
     if (cached) return cached
     let servers: Servers
-    if (key === 'cluster') {
+    if (key === 'redis-cluster') {
+      this.redisCluster ??= await RedisCluster.start({ teardown: (fn: () => unknown) => this.clusterTeardowns.push(fn) } as unknown as Test)
+      for (const master of await this.redisCluster.masters()) await this.redisCluster.command(master.port, 'FLUSHALL')
+      const redisClusterNodes = this.redisCluster.seeds
+      const nodes = await Promise.all(['bench-node-1', 'bench-node-2'].map((nodeId) => startProduct(ROOT, this.placement, { redisClusterNodes, nodeId })))
+      // Every master and replica's CPU is reported beside the nodes'.
+      const extraPids = Object.fromEntries(this.redisCluster.nodes.map((node) => [`redis-${node.port}`, node.process.pid as number]))
+      servers = { nodes, extraPids }
+    } else if (key === 'cluster') {
       this.redis ??= await RedisProcess.start(this.placement)
       // Every cluster run starts from an empty Redis.
       await this.redis.command('FLUSHALL')
@@ -155,6 +168,8 @@ class ServerPool {
     this.cache.clear()
     await this.redis?.stop()
     this.redis = undefined
+    for (const teardown of this.clusterTeardowns.splice(0)) await teardown()
+    this.redisCluster = undefined
   }
 }
 
@@ -244,7 +259,7 @@ async function main (): Promise<void> {
           log(`${scenario.id} run ${rep}/${options.reps} ${target}: ${scenario.title}`)
           let servers: Servers | undefined
           try {
-            servers = await pool.acquire(target, scenario.kind === 'fanout' && scenario.cluster)
+            servers = await pool.acquire(target, scenario.kind === 'fanout' && scenario.cluster, scenario.kind === 'fanout' && scenario.redisCluster === true)
             const result = await generator.run(buildJob(scenario, servers, placement, clkTck), jobTimeoutMs(scenario))
             runs.runs[target].push({ rep, result })
             const dead = servers.nodes.filter((node) => !node.running)

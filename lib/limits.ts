@@ -110,3 +110,30 @@ export const HEADERS_TIMEOUT_MS = 5000
 export const CONNECTIONS_CHECK_INTERVAL_MS = 1000
 /** An idle keep-alive HTTP connection is closed after this long: longer than the 60 s idle timeout of common load balancers, so they never reuse a socket the node is closing (Fastify's own default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 72_000
+
+/**
+ * Channels per SUBSCRIBE (and UNSUBSCRIBE) command a node sends
+ * (subscription-batcher.ts): joins in one turn of the event loop, and a
+ * resubscription after a reconnect, go out in commands of at most this many
+ * channels. Redis answers each channel with ~50 bytes, so a command's reply
+ * stays near 50 KB, far under the pub/sub output buffer limit (8 MB soft by
+ * default), and no call spreads 100k+ arguments (a RangeError in Node).
+ */
+export const SUBSCRIBE_CHUNK_CHANNELS = 1000
+
+/**
+ * Subscribe commands a node has waiting for Redis at most; the rest queue in
+ * the node, in order. Four chunks keep the connection busy (a chunk takes
+ * Redis about a millisecond) without stacking 50 commands behind each other,
+ * the last of which would pass REDIS_COMMAND_TIMEOUT_MS during a join storm.
+ */
+export const SUBSCRIBE_MAX_IN_FLIGHT = 4
+
+/**
+ * Reads of room logs (a join's history, a gap repair) a node has waiting
+ * for Redis at most; the rest wait in the node, in order (in-flight-limit.ts).
+ * A join storm or the repair of 100k rooms after a reconnect would otherwise
+ * send them all in one batch, and the last would wait in Redis past
+ * REDIS_COMMAND_TIMEOUT_MS. A thousand reads take Redis about 10–30 ms.
+ */
+export const READS_MAX_IN_FLIGHT = 1000

@@ -13,7 +13,8 @@ import {
   type MessageHandler, type PublishOptions, type PublishReceipt, type ReadRequest, type ReadResult
 } from './broker.js'
 import type { StoredMessage } from './frames.js'
-import { IDEMPOTENCY_TTL_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, REDIS_WAIT_TIMEOUT_MS } from './limits.js'
+import { InFlightLimit } from './in-flight-limit.js'
+import { IDEMPOTENCY_TTL_MS, READS_MAX_IN_FLIGHT, REDIS_RETRY_MS, REDIS_WAIT_TIMEOUT_MS } from './limits.js'
 import { formatMessageId, newEpoch, parseMessageId } from './message-id.js'
 import { type RedisErrorReporter, isRedisAway, reportUnlessAway } from './redis-errors.js'
 import { RedisProbe } from './redis-probe.js'
@@ -21,6 +22,7 @@ import { defineScripts, idempotencyKey, PUBLISH_SCRIPT, type PublishReply, roomK
 import type { RedisClient } from './redis-topology.js'
 import { type LogPosition, type MissedBatch, RoomSequencer } from './room-sequencer.js'
 import { ShardedSubscription } from './sharded-subscription.js'
+import { SubscriptionBatcher } from './subscription-batcher.js'
 
 export interface RedisBrokerOptions {
   /** Connection for commands and scripts (one server, a Sentinel's master, or a Redis Cluster). */
@@ -55,6 +57,16 @@ export class RedisBroker implements Broker, EphemeralChannel {
   private readonly command: RedisClient
   private readonly subscription: ShardedSubscription
   private readonly probe: RedisProbe
+  /**
+   * Every SUBSCRIBE and UNSUBSCRIBE of rooms goes through it: paced, in
+   * chunks. (A resubscription after a reconnect is ShardedSubscription's,
+   * in chunks of RESUBSCRIBE_CHUNK.)
+   */
+  private readonly subscriptions: SubscriptionBatcher
+  /** Per room, the last attempt to subscribe and learn where its log stands: a reader waits for it, not a clock. */
+  private readonly joinAttempts = new Map<string, Promise<LogPosition>>()
+  /** Reads of room logs (history, repairs) waiting for Redis at a time. */
+  private readonly reads = new InFlightLimit(READS_MAX_IN_FLIGHT)
   private readonly rooms = new Map<string, RoomSequencer>()
   private readonly ephemeralHandlers = new Map<string, EphemeralHandler>()
   private readonly now: () => number
@@ -66,7 +78,12 @@ export class RedisBroker implements Broker, EphemeralChannel {
 
   constructor (private readonly options: RedisBrokerOptions) {
     this.command = options.command
-    this.subscription = new ShardedSubscription(options.subscriber)
+    const subscription = this.subscription = new ShardedSubscription(options.subscriber)
+    this.subscriptions = new SubscriptionBatcher({
+      // A confirmation coming back is the subscription making progress too (probes queue behind it).
+      subscribe: (channels) => subscription.subscribe(channels).then(() => this.probe.messageArrived(channels[0] as string)),
+      unsubscribe: (channels) => Promise.all(channels.map((channel) => subscription.unsubscribe(channel)))
+    })
     this.now = options.now ?? Date.now
     this.report = options.onError
     defineScripts(this.command)
@@ -199,14 +216,14 @@ export class RedisBroker implements Broker, EphemeralChannel {
     // A room this node is joining: read only once live messages are flowing,
     // so the history and the live stream overlap instead of leaving a hole.
     const sequencer = this.rooms.get(room)
-    if (sequencer && !sequencer.isStarted) await untilStarted(sequencer)
+    if (sequencer && !sequencer.isStarted) await untilStarted(sequencer, this.joinAttempts.get(room))
     const keys = roomKeys(room)
     const position = since === undefined ? undefined : parseMessageId(since)
     try {
-      const [epoch, recovered, entries, earlier] = await this.command.chatRead(
+      const [epoch, recovered, entries, earlier] = await this.reads.run(() => this.command.chatRead(
         keys.meta, keys.log,
         since === undefined ? '' : (position?.epoch ?? '-'), position?.seq ?? 0, limit, fallbackLimit ?? limit
-      )
+      ))
       return { messages: epoch === null ? [] : toMessages(room, epoch, earlier, entries), recovered: recovered === 1 }
     } catch (error) {
       this.reportUnexpected(error, 'reading a room history')
@@ -217,7 +234,11 @@ export class RedisBroker implements Broker, EphemeralChannel {
   subscribe (room: string): void {
     this.rooms.get(room)?.stop()
     const sequencer = new RoomSequencer({
-      readPosition: () => this.subscribeRoom(room),
+      readPosition: () => {
+        const attempt = this.subscribeRoom(room)
+        this.joinAttempts.set(room, attempt)
+        return attempt
+      },
       readAfter: (position, limit) => this.readAfter(room, position, limit),
       deliver: (message) => this.onMessage?.(message),
       schedule: retryLater,
@@ -233,7 +254,8 @@ export class RedisBroker implements Broker, EphemeralChannel {
     if (!sequencer) return
     sequencer.stop()
     this.rooms.delete(room)
-    this.subscription.unsubscribe(roomKeys(room).channel).catch(reportUnlessAway(this.report, 'unsubscribing from a room'))
+    this.joinAttempts.delete(room)
+    this.subscriptions.unsubscribe([roomKeys(room).channel]).catch(reportUnlessAway(this.report, 'unsubscribing from a room'))
   }
 
   publishEphemeral (room: string, topic: string, payload: EphemeralPayload): void {
@@ -260,14 +282,14 @@ export class RedisBroker implements Broker, EphemeralChannel {
   /** Subscribes to the room's channel, then learns where its log stands (messages arriving meanwhile are held). */
   private async subscribeRoom (room: string): Promise<LogPosition> {
     const keys = roomKeys(room)
-    await this.subscription.subscribe([keys.channel])
+    await this.subscriptions.subscribe([keys.channel])
     const [epoch, seq] = await this.command.hmget(keys.meta, 'e', 's')
     return { epoch: epoch ?? undefined, seq: Number(seq ?? 0) }
   }
 
   private async readAfter (room: string, position: LogPosition, limit: number): Promise<MissedBatch> {
     const keys = roomKeys(room)
-    const [epoch, last, from, entries, earlier] = await this.command.chatAfter(keys.meta, keys.log, position.epoch ?? '', position.seq, limit)
+    const [epoch, last, from, entries, earlier] = await this.reads.run(() => this.command.chatAfter(keys.meta, keys.log, position.epoch ?? '', position.seq, limit))
     return { epoch, last, from, messages: epoch === null ? [] : toMessages(room, epoch, earlier, entries) }
   }
 
@@ -276,6 +298,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
       this.probe.received(channel, payload)
       return
     }
+    this.probe.messageArrived(channel)
     let wire: Wire
     try {
       wire = JSON.parse(payload) as Wire
@@ -327,16 +350,22 @@ function retryLater (retry: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
-/** Waits for a room to start, but no longer than a command may take: then the reader gets `unavailable`. */
-async function untilStarted (sequencer: RoomSequencer): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new BrokerUnavailableError('Redis could not subscribe to the room in time')), REDIS_COMMAND_TIMEOUT_MS)
-  })
+/**
+ * Waits for a room to start: until its attempt to subscribe and read where
+ * the log stands succeeds, or fails (then the reader gets `unavailable`).
+ * Not a clock of its own: each command of the attempt has
+ * REDIS_COMMAND_TIMEOUT_MS from when it is written, and in a join storm the
+ * subscriptions first wait in the node's queue (SubscriptionBatcher), which is
+ * not Redis being slow.
+ */
+async function untilStarted (sequencer: RoomSequencer, attempt: Promise<LogPosition> | undefined): Promise<void> {
   try {
-    await Promise.race([sequencer.started, timeout])
-  } finally {
-    clearTimeout(timer)
+    // The sequencer handles its attempt first (it awaited it first): once the
+    // attempt is through, the room has started, unless it was left meanwhile
+    // (then the reader reads the history all the same, and nothing hangs).
+    await Promise.race([sequencer.started, attempt])
+  } catch (error) {
+    throw new BrokerUnavailableError(`Redis could not subscribe to the room (${(error as Error).message})`)
   }
 }
 

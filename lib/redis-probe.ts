@@ -3,16 +3,21 @@
 // a Redis Cluster gets one probe channel hashed to each master's slots, one
 // server or a Sentinel's master one channel. If probes stop coming back while
 // Redis answers commands, a subscription is silently dead (a black-holed
-// connection looks open): drop it, so it reconnects.
+// connection looks open): drop it, so it reconnects. Any other message coming
+// back from a master keeps its subscription alive even when the probe is
+// late, queued behind them (subscription-liveness.ts).
 import { Cluster } from 'ioredis'
 import type { BrokerHealth } from './broker.js'
 import { keySlot } from './key-slot.js'
 import { probeChannel } from './redis-scripts.js'
 import type { RedisClient } from './redis-topology.js'
 import type { ShardedSubscription } from './sharded-subscription.js'
+import { SubscriptionLiveness } from './subscription-liveness.js'
 
 /** Probes missed in a row before the subscription counts as dead. */
 const STALE_AFTER_PROBES = 3
+/** A probe tick this many periods after the previous one found the node's event loop blocked. */
+const LATE_TICK_PROBES = 2
 
 /** Candidate channel names tried to find one per master; a master serving a single slot needs ~16k on average. */
 const PROBE_CHANNEL_SEARCH_LIMIT = 1_000_000
@@ -32,8 +37,8 @@ export interface RedisProbeOptions {
 
 interface ProbeChannel {
   master: string
-  /** When a probe last came back on it; 0: none yet. */
-  lastAt: number
+  /** Whether the master's subscription makes progress (its probe, or any message, coming back). */
+  liveness: SubscriptionLiveness
 }
 
 export class RedisProbe {
@@ -43,9 +48,12 @@ export class RedisProbe {
   private readonly channels = new Map<string, ProbeChannel>()
   private readonly prefix: string
   private slotMapSignature = ''
-  private lastResubscribeAt = 0
   private timer: NodeJS.Timeout | undefined
   private stopped = false
+  /** When `send` last ran: a tick far later than planned means the node's own loop was blocked. */
+  private lastTickAt: number | undefined
+  /** Slot → master, as the probe channels were last chosen (Cluster only). */
+  private owners: string[] = []
 
   constructor (private readonly options: RedisProbeOptions) {
     this.prefix = probeChannel(options.nodeId, 0).replace(/0\}$/, '')
@@ -72,7 +80,8 @@ export class RedisProbe {
 
   /** The subscriber has just subscribed again: give it time before judging it dead. */
   resubscribed (): void {
-    this.lastResubscribeAt = this.options.now()
+    const now = this.options.now()
+    for (const probe of this.channels.values()) probe.liveness.resubscribed(now)
   }
 
   /** A probe came back (the payload is its send time). */
@@ -80,25 +89,28 @@ export class RedisProbe {
     const probe = this.channels.get(channel)
     if (!probe) return
     const sentAt = Number(payload)
-    probe.lastAt = this.options.now()
-    if (Number.isFinite(sentAt)) this.roundTripMs = probe.lastAt - sentAt
+    const now = this.options.now()
+    probe.liveness.probeReturned(now)
+    if (Number.isFinite(sentAt)) this.roundTripMs = now - sentAt
+  }
+
+  /** Any other message arrived on `channel`: its master's subscription is alive, whatever its probe's delay. */
+  messageArrived (channel: string): void {
+    const now = this.options.now()
+    const master = this.owners.length === 0 ? undefined : this.owners[keySlot(channel)]
+    for (const probe of this.channels.values()) {
+      if (master === undefined || probe.master === master) probe.liveness.messageArrived(now)
+    }
   }
 
   health (): BrokerHealth {
-    const { command, readyProbeMs, now } = this.options
+    const { command, now } = this.options
     if (command.status !== 'ready') {
       return { ok: false, check: 'redis', reason: `the Redis command connection is ${command.status}` }
     }
-    const stale = this.stalest()
-    if (stale && now() - stale.lastAt > STALE_AFTER_PROBES * readyProbeMs) {
-      const where = stale.master === ONLY_MASTER ? 'through Redis' : `through the Redis master ${stale.master}`
-      return {
-        ok: false,
-        check: 'redis-subscription',
-        reason: stale.lastAt === 0
-          ? `no readiness probe has come back ${where} yet`
-          : `the last readiness probe came back ${where} ${now() - stale.lastAt} ms ago`
-      }
+    for (const probe of this.channels.values()) {
+      const reason = probe.liveness.staleReason(now(), probe.master === ONLY_MASTER ? 'through Redis' : `through the Redis master ${probe.master}`)
+      if (reason !== undefined) return { ok: false, check: 'redis-subscription', reason }
     }
     return { ok: true }
   }
@@ -106,26 +118,24 @@ export class RedisProbe {
   /** Publishes a probe on every master; if they have stopped coming back while both connections look ready, reconnects the subscriber. */
   send (): void {
     if (this.stopped) return
-    const { command, subscription, readyProbeMs, onPublishError } = this.options
+    const { command, subscription, onPublishError } = this.options
     const added = this.refreshChannels()
     if (added.length > 0) subscription.subscribe(added).catch(onPublishError)
     const sentAt = String(this.options.now())
     for (const channel of this.channels.keys()) command.spublish(channel, sentAt).catch(onPublishError)
     const now = this.options.now()
-    const stale = this.stalest()
-    if (stale && now - stale.lastAt > STALE_AFTER_PROBES * readyProbeMs && command.status === 'ready' && subscription.client.status === 'ready' &&
-        now - this.lastResubscribeAt > STALE_AFTER_PROBES * readyProbeMs) {
-      this.lastResubscribeAt = now
+    // After a blocked loop (a join storm, a long GC) what Redis sent is still
+    // unread in the socket, read only after this timer: judge on the next tick.
+    const late = this.lastTickAt !== undefined && now - this.lastTickAt > LATE_TICK_PROBES * this.options.readyProbeMs
+    this.lastTickAt = now
+    if (late || command.status !== 'ready' || subscription.client.status !== 'ready') return
+    for (const probe of this.channels.values()) {
+      if (!probe.liveness.isDead(now)) continue
+      for (const same of this.channels.values()) if (same.master === probe.master) same.liveness.resubscribed(now)
       // Reconnects at once; the subscription resubscribes, and its owner repairs.
-      subscription.reconnect(stale.master === ONLY_MASTER ? undefined : stale.master)
+      subscription.reconnect(probe.master === ONLY_MASTER ? undefined : probe.master)
+      return
     }
-  }
-
-  /** The probe channel heard from least recently. */
-  private stalest (): ProbeChannel | undefined {
-    let stalest: ProbeChannel | undefined
-    for (const probe of this.channels.values()) if (!stalest || probe.lastAt < stalest.lastAt) stalest = probe
-    return stalest
   }
 
   /**
@@ -140,7 +150,7 @@ export class RedisProbe {
       const probe = this.channels.get(channel)
       if (probe) probe.master = master
       else {
-        this.channels.set(channel, { master, lastAt: 0 })
+        this.channels.set(channel, { master, liveness: new SubscriptionLiveness(STALE_AFTER_PROBES * this.options.readyProbeMs, this.options.now()) })
         added.push(channel)
       }
     }
@@ -165,6 +175,7 @@ export class RedisProbe {
     // Not known yet (before the first slot map), or the same as last time.
     if (signature === this.slotMapSignature || owners.every((owner) => owner === '')) return undefined
     this.slotMapSignature = signature
+    this.owners = owners
     const masters = new Set(owners.filter((owner) => owner !== ''))
     const wanted = new Map<string, string>()
     const found = new Set<string>()

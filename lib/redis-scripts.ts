@@ -125,8 +125,12 @@ end
  * `max bytes` UTF-8 bytes of text and data (`b` in meta keeps the total exact:
  * the script trims by itself rather than with XADD MAXLEN, so it knows what went).
  * A message bigger than `max bytes` alone is published but not kept.
- * The first write (HSETNX) is the one a full Redis (maxmemory, noeviction)
- * refuses with OOM, so a refused call has changed nothing.
+ * The first write (HSET of a new room's epoch, else HINCRBY) is the one a
+ * full Redis (maxmemory, noeviction) refuses with OOM, so a refused call has
+ * changed nothing.
+ * Redis CPU per message is what limits a Redis (docs/scaling.md), so the
+ * steady state makes eight calls: one HMGET reads the epoch and the byte
+ * count, the epoch is written only for a new log.
  * KEYS: meta, log, channel, [idempotency key] — the channel is a key so that
  * on a Redis Cluster SPUBLISH (sharded: only the room's master carries it)
  * runs in the room's slot. ARGV: epoch candidate, max length, max bytes,
@@ -158,9 +162,13 @@ end
 local replication = redis.call('INFO', 'replication')
 local at = string.find(replication, 'master_replid:', 1, true)
 local server = string.sub(replication, at + 14, at + 53)
-redis.call('HSETNX', KEYS[1], 'e', ARGV[1])
-local epoch, writer = unpack(redis.call('HMGET', KEYS[1], 'e', 'r'))
-if writer ~= server then
+local meta = redis.call('HMGET', KEYS[1], 'e', 'b', 'r')
+local epoch, writer = meta[1], meta[3]
+if not epoch then
+  -- A new log: its first write, the one a full Redis refuses (OOM).
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', epoch, 'r', server)
+elseif writer ~= server then
   if writer then
     -- Another server wrote this log last: a replica promoted (maybe without
     -- the log's tail) or a restart. New ids take a new epoch, so none can
@@ -188,7 +196,7 @@ local function entryBytes (entry)
   end
   return n
 end
-local bytes = tonumber(redis.call('HGET', KEYS[1], 'b') or '-1')
+local bytes = tonumber(meta[2] or '-1')
 if bytes < 0 then
   -- A log written before byte counting: count it once.
   bytes = 0
@@ -219,7 +227,11 @@ if excess > 0 or bytes > maxBytes then
   local cut
   local start = '-'
   while excess > 0 or bytes > maxBytes do
-    local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 100)
+    -- As few entries as can do: in a full log every message pushes out one,
+    -- and decoding a hundred entries to drop one tripled the script's cost.
+    local want = excess
+    if bytes > maxBytes then want = math.max(want, 10) end
+    local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', math.min(100, math.max(1, want)))
     if #batch == 0 then
       bytes = 0
       break

@@ -7,6 +7,8 @@ export interface FanoutScenario {
   kind: 'fanout'
   /** Two product nodes over Redis (the baseline stays one ws node). */
   cluster: boolean
+  /** With `cluster`: over a local Redis Cluster of three masters (one replica each) instead of one redis-server. */
+  redisCluster?: boolean
   rooms: number
   subscribersPerRoom: number
   /** The same subscribers are in every room (`subscribersPerRoom` clients in all), instead of their own per room. */
@@ -76,6 +78,20 @@ export function scenarios (quick: boolean): Scenario[] {
       subscribersInEveryRoom: false,
       rooms: 1,
       subscribersPerRoom: quick ? 50 : 1000,
+      steps: quick ? [50] : [20, 50, 100],
+      ...timing
+    },
+    {
+      id: 'g',
+      title: quick
+        ? 'cluster: 2 nodes + a 3-master Redis Cluster, 3 rooms x 20 subscribers split, publisher on node 1'
+        : 'cluster: 2 nodes + a 3-master Redis Cluster, 3 rooms x 300 subscribers split, publisher on node 1',
+      kind: 'fanout',
+      cluster: true,
+      redisCluster: true,
+      subscribersInEveryRoom: false,
+      rooms: 3,
+      subscribersPerRoom: quick ? 20 : 300,
       steps: quick ? [50] : [20, 50, 100],
       ...timing
     },

@@ -128,19 +128,22 @@ export function buildServers (root: string): void {
 }
 
 /** The real server, single node or (with `redisUrl`) a cluster node. */
-export async function startProduct (root: string, placement: Placement, options: { redisUrl?: string, nodeId?: string } = {}): Promise<Child> {
+export async function startProduct (
+  root: string, placement: Placement, options: { redisUrl?: string, redisClusterNodes?: string, nodeId?: string } = {}
+): Promise<Child> {
   const port = await freePort()
   const env = cleanEnv({
     ...PRODUCT_ENV,
     HOST: '127.0.0.1',
     PORT: String(port),
     ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
+    ...(options.redisClusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: options.redisClusterNodes }),
     ...(options.nodeId === undefined ? {} : { NODE_ID: options.nodeId })
   })
   const [file, args] = command(placement, placement.serverCore, process.execPath, [join(BUILD_DIR, 'server.js')])
   const child = new Child(options.nodeId ?? 'product', spawn(file, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }), port)
   // A cluster node is ready once its probe came back through Redis.
-  await waitForHttp(child, options.redisUrl === undefined ? '/health/live' : '/health/ready')
+  await waitForHttp(child, options.redisUrl === undefined && options.redisClusterNodes === undefined ? '/health/live' : '/health/ready')
   return child
 }
 
@@ -163,15 +166,15 @@ export class RedisProcess {
   }
 
   /**
-   * Append-only file synced once a second (Redis's default with AOF on):
-   * durable across a crash of the process, not of the machine.
+   * By default an append-only file synced once a second (Redis's default with
+   * AOF on): durable across a crash of the process, not of the machine.
+   * `persistence` replaces those options (bench/redis-cost.ts compares them).
    */
-  static async start (placement: Placement): Promise<RedisProcess> {
+  static async start (placement: Placement, persistence: string[] = ['--appendonly', 'yes', '--appendfsync', 'everysec']): Promise<RedisProcess> {
     const port = await freePort()
     const dir = mkdtempSync(join(tmpdir(), 'chat-bench-redis-'))
     const [file, args] = command(placement, placement.serverCore, 'redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence
     ])
     const redis = new RedisProcess(new Child('redis', spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }), port), dir)
     const deadline = Date.now() + START_TIMEOUT_MS

@@ -12,6 +12,7 @@ import {
   checkTopology, createRedisClient, describeTopology, redactUrl, type RedisClient, type RedisTopology, redisTopology
 } from '../../lib/redis-topology.js'
 import { ShardedSubscription } from '../../lib/sharded-subscription.js'
+import { SubscriptionLiveness } from '../../lib/subscription-liveness.js'
 import { freePort } from '../helpers/free-port.js'
 import { RedisCluster } from '../helpers/redis-cluster.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -144,12 +145,17 @@ t.test('a broker on a Redis Cluster: per-master probes, repair after dropped sub
   t.ok(broker.clusterStats.redisReconnects >= 1, 'the returns are counted')
 
   // A probe that stops coming back from one master drops that master's connection only.
-  const probe = (broker as unknown as { probe: { channels: Map<string, { master: string, lastAt: number }>, send: () => void } }).probe
+  const probe = (broker as unknown as { probe: { channels: Map<string, { master: string, liveness: SubscriptionLiveness }>, send: () => void } }).probe
   const [stale] = [...probe.channels.values()]
   const reconnects = broker.clusterStats.redisReconnects
-  if (stale) stale.lastAt = 1
+  // Its subscription heard from last long ago (a probe at 1 ms after the epoch), and never made again since.
+  if (stale) {
+    stale.liveness = new SubscriptionLiveness(300, 0)
+    stale.liveness.probeReturned(1)
+  }
   t.match(broker.health(), { ok: false, check: 'redis-subscription', reason: /through the Redis master 127\.0\.0\.1:\d+/ })
-  ;(probe as unknown as { lastResubscribeAt: number }).lastResubscribeAt = 0
+  // Judged now, not as a late tick.
+  ;(probe as unknown as { lastTickAt: number | undefined }).lastTickAt = undefined
   probe.send()
   await waitFor(() => broker.clusterStats.redisReconnects > reconnects && broker.health().ok, 'that connection back and probed', 10_000)
   t.same(reported, [], 'nothing unexpected reported')
