@@ -40,6 +40,14 @@ export interface RedisBrokerOptions {
   readyProbeMs: number
   /** Replicas that must hold a message before it is acknowledged (REDIS_WAIT_REPLICAS; 0 or absent: none). */
   waitReplicas?: number
+  /**
+   * With `waitReplicas`: the connection the publishes and their WAITs go on.
+   * A WAIT holds its connection until the replicas confirm or it times out,
+   * so on `command` it would hold every read, presence write and probe behind
+   * it whenever replicas are missing (as after a failover that promoted the
+   * only replica). Defaults to `command`.
+   */
+  replicatedPublisher?: RedisClient
   /** Unexpected errors that reach no caller (Redis being away is expected and not reported). */
   onError: RedisErrorReporter
   now?: () => number
@@ -170,7 +178,7 @@ export class RedisBroker implements Broker, EphemeralChannel {
     const replicas = this.options.waitReplicas ?? 0
     /** Replies of the script and of WAIT, in that order (a pipeline of two commands answers two). */
     const run = async (byHash: boolean) => {
-      const pipeline = this.command.pipeline()
+      const pipeline = (this.options.replicatedPublisher ?? this.command).pipeline()
       if (byHash) pipeline.evalsha(PUBLISH_SCRIPT_SHA, keys.length, ...keys, ...args)
       else pipeline.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)
       pipeline.wait(replicas, REDIS_WAIT_TIMEOUT_MS)

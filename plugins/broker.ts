@@ -52,8 +52,11 @@ export default fp(async function brokerPlugin (fastify) {
     const { store, subscriber } = fastify.redis
     // Redis being away is logged once by the connections (plugins/redis.ts); anything else is news.
     const onError: RedisErrorReporter = (err, context) => fastify.log.error({ err, context }, 'unexpected Redis error')
+    // A WAIT holds its connection: replicated publishes get their own (RedisBrokerOptions.replicatedPublisher).
+    const replicatedPublisher = config.redisWaitReplicas > 0 ? await fastify.redis.connect('publisher', 'command') : undefined
     const broker = new RedisBroker({
       command: store,
+      replicatedPublisher,
       subscriber,
       nodeId: config.nodeId,
       historySize: config.historySize,

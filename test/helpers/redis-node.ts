@@ -42,11 +42,14 @@ export async function startRedisNode (
 ): Promise<RedisNode> {
   const command = new Redis(server.url, connectionOptions(`test:${nodeId}:command`))
   const subscriber = new Redis(server.url, connectionOptions(`test:${nodeId}:subscriber`))
-  for (const client of [command, subscriber]) client.on('error', () => {})
-  await Promise.all([command.connect(), subscriber.connect()])
+  // With waitReplicas, publishes and their WAITs go on a connection of their own, as in plugins/broker.ts.
+  const publisher = (options.waitReplicas ?? 0) > 0 ? new Redis(server.url, connectionOptions(`test:${nodeId}:publisher`)) : undefined
+  const clients = publisher === undefined ? [command, subscriber] : [command, subscriber, publisher]
+  for (const client of clients) client.on('error', () => {})
+  await Promise.all(clients.map((client) => client.connect()))
   const reported: Reported[] = []
   const onError = (error: unknown, context: string) => reported.push({ error, context })
-  const broker = new RedisBroker({ command, subscriber, nodeId, ...TEST_LOG_BOUNDS, ...options, readyProbeMs: 100, onError })
+  const broker = new RedisBroker({ command, subscriber, replicatedPublisher: publisher, nodeId, ...TEST_LOG_BOUNDS, ...options, readyProbeMs: 100, onError })
   const presence = new RedisPresence({ command, channel: broker, nodeId, presenceTtlMs: 3000, onError })
   const delivered: StoredMessage[] = []
   const remoteChanges: RemoteChange[] = []
@@ -54,8 +57,7 @@ export async function startRedisNode (
   await presence.start((room, joined, left) => remoteChanges.push({ room, joined, left }))
   t.teardown(async () => {
     await Promise.all([presence.close(), broker.close()])
-    command.disconnect()
-    subscriber.disconnect()
+    for (const client of clients) client.disconnect()
   })
   return { broker, presence, command, delivered, remoteChanges, reported }
 }

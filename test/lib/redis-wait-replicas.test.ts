@@ -41,12 +41,20 @@ t.test('no replica: timeout after the wait; the message is stored and delivered;
   t.ok(Date.now() - started >= REDIS_WAIT_TIMEOUT_MS - 50, 'Redis waited for the replica')
   await waitFor(() => a.delivered.length === 1, 'the stored message to be delivered')
 
+  // While a WAIT waits in vain, reads and presence do not queue behind it.
+  const order: string[] = []
+  const waiting = a.broker.publish('r', 'alice', 'unconfirmed too').then(() => order.push('publish'), () => order.push('publish refused'))
+  const read = a.broker.read('r', { limit: 10 }).then(() => order.push('read'))
+  await Promise.all([waiting, read])
+  t.same(order, ['read', 'publish refused'], 'the read answered before the WAIT timed out (the WAIT has its own connection)')
+  await waitFor(() => a.delivered.length === 2, 'the second stored message to be delivered')
+
   const keyed = { idempotencyKey: 'k1' }
   await t.rejects(a.broker.publish('r', 'api', 'keyed', keyed), BrokerTimeoutError)
   await startReplica(t, master)
   const receipt = await a.broker.publish('r', 'api', 'keyed', keyed)
-  t.match(receipt, { room: 'r', id: /-2$/ }, 'the first call\'s receipt, now that a replica confirmed it')
-  t.equal(await master.command('HGET', roomKeys('r').meta, 's'), '2', 'published once')
+  t.match(receipt, { room: 'r', id: /-3$/ }, 'the first call\'s receipt, now that a replica confirmed it')
+  t.equal(await master.command('HGET', roomKeys('r').meta, 's'), '3', 'published once')
   t.same(a.reported, [])
 })
 
@@ -56,7 +64,7 @@ t.test('the WAIT\'s answer later than the command timeout: timeout', async (t) =
   const a = await startRedisNode(t, { url: `redis://127.0.0.1:${proxy.port}` }, 'a', { waitReplicas: 1 })
   // The script's answer comes in time; WAIT's (1 s, no replica) comes after the command timeout.
   const delay = REDIS_COMMAND_TIMEOUT_MS - REDIS_WAIT_TIMEOUT_MS / 2
-  t.equal(proxy.delayReplies('test:a:command', delay, 'WAIT'), 1)
+  t.equal(proxy.delayReplies('test:a:publisher', delay, 'WAIT'), 1)
   const error = await a.broker.publish('r', 'alice', 'late').catch((error: unknown) => error)
   t.type(error, BrokerTimeoutError)
   t.match((error as Error).message, /too few replicas confirmed it \(Command timed out\)/)
