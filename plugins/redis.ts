@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import {
   checkTopology, type ConnectionRole, createRedisClient, describeTopology, type RedisClient, type RedisTopology, RedisTopologyError, redisTopology
 } from '../lib/redis-topology.js'
-import { REDIS_CONNECT_TIMEOUT_MS } from '../lib/limits.js'
+import { REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS } from '../lib/limits.js'
 
 export interface RedisConnections {
   topology: RedisTopology
@@ -31,14 +31,36 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Closes one client for good. A ready one is sent QUIT first, so that replies
+ * in flight still arrive, for at most REDIS_COMMAND_TIMEOUT_MS (a server that
+ * just died answers nothing). Then disconnect() in every case: on a Sentinel
+ * client only disconnect() ends the connections ioredis keeps to each
+ * Sentinel to hear of failovers (its failover detector); QUIT ends the
+ * master's connection but leaves those open, so the process kept sockets to
+ * the Sentinels after close and, once they died, reconnected to them with
+ * "Unhandled error event". disconnect() after QUIT is harmless on the other
+ * topologies, and it also stops a client that is still reconnecting.
+ */
+async function closeClient (client: RedisClient): Promise<void> {
+  if (client.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      client.quit().catch(() => {}),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, REDIS_COMMAND_TIMEOUT_MS) })
+    ])
+    clearTimeout(timer)
+  }
+  client.disconnect()
+}
+
 export default fp(async function redisPlugin (fastify) {
   const topology = redisTopology(fastify.config)
   if (topology === undefined) throw new Error('the redis plugin needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES')
   const { nodeId } = fastify.config
   const clients: RedisClient[] = []
   fastify.addHook('onClose', async () => {
-    // quit() waits for replies; if Redis is away there is nothing to wait for.
-    await Promise.all(clients.map((client) => client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect()))
+    await Promise.all(clients.map(closeClient))
   })
 
   async function connect (purpose: string, role: ConnectionRole): Promise<RedisClient> {

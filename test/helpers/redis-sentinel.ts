@@ -152,6 +152,22 @@ export class SentinelSet {
     return Number(port)
   }
 
+  /**
+   * Per sentinel, how many of its clients are subscribed to something: the
+   * connections ioredis keeps to hear of failovers (the fixture's own are not).
+   */
+  async subscribedClients (): Promise<number[]> {
+    return await Promise.all(this.sentinels.map(async (sentinel) => {
+      const list = String(await sentinel.command('CLIENT', 'LIST'))
+      return list.split('\n').filter((line) => / sub=[1-9]/.test(line) || / psub=[1-9]/.test(line)).length
+    }))
+  }
+
+  /** Kills everything: the master, the replica and the three sentinels (SIGKILL). */
+  async stopAll (): Promise<void> {
+    await Promise.all([this.master.stop(), this.replica.stop(), ...this.sentinels.map((sentinel) => sentinel.stop())])
+  }
+
   /** Kills the master (SIGKILL) and waits until the sentinels have promoted the replica and it answers as master. */
   async failover (): Promise<void> {
     await this.master.stop()
