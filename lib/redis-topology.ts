@@ -6,7 +6,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Config } from './config.js'
 import {
-  REDIS_CLUSTER_MAX_REDIRECTIONS, REDIS_CLUSTER_SLOTS_REFRESH_MS, REDIS_CLUSTER_TRYAGAIN_DELAY_MS,
+  REDIS_CLUSTER_MAX_REDIRECTIONS, REDIS_CLUSTER_TRYAGAIN_DELAY_MS,
   REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS
 } from './limits.js'
 
@@ -111,8 +111,6 @@ export function createRedisClient (topology: RedisTopology, name: string, role: 
         maxRedirections: REDIS_CLUSTER_MAX_REDIRECTIONS,
         // Only the subscriber subscribes: one sharded subscriber connection per master, resubscribed by ioredis per slot.
         shardedSubscribers: role === 'subscriber',
-        // A moved slot's channels are subscribed on its new master once the subscriber's slot map shows it.
-        ...(role === 'subscriber' ? { slotsRefreshInterval: REDIS_CLUSTER_SLOTS_REFRESH_MS } : {}),
         redisOptions: {
           ...connectionOptions(name),
           ...(topology.password === undefined ? {} : { password: topology.password }),
