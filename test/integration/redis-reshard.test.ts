@@ -8,7 +8,7 @@
 // acknowledged message exactly once, in order, and both nodes stay ready.
 import t, { type Test } from 'tap'
 import { keySlot } from '../../lib/key-slot.js'
-import { roomKeys } from '../../lib/redis-scripts.js'
+import { probeChannel, roomKeys } from '../../lib/redis-scripts.js'
 import { CLUSTER_ENV, ids, readiness } from '../helpers/cluster.js'
 import { NodeProcess } from '../helpers/node-process.js'
 import { RedisCluster, type ClusterNode } from '../helpers/redis-cluster.js'
@@ -80,7 +80,8 @@ async function busyRoomsMove (t: Test, order: Order): Promise<void> {
   const cluster = await RedisCluster.start(t)
   const masters = await cluster.masters()
   const [masterA, masterB] = masters as [ClusterNode, ClusterNode]
-  const env = { ...CLUSTER_ENV, HISTORY_SIZE: '1000' }
+  // A probe every 250 ms (stale after 750 ms): at 100 ms a probe ~50 ms late on a loaded machine flipped a sample now and then.
+  const env = { ...CLUSTER_ENV, READY_PROBE_MS: '250', HISTORY_SIZE: '1000' }
   const a = await NodeProcess.start(t, { ...env, REDIS_CLUSTER_NODES: masterA.address, NODE_ID: 'a' })
   const b = await NodeProcess.start(t, { ...env, REDIS_CLUSTER_NODES: masterB.address, NODE_ID: 'b' })
   for (const node of [a, b]) await waitFor(async () => await readiness(node.url) === 200, 'node ready', READY_TIMEOUT_MS, 50)
@@ -202,6 +203,33 @@ async function busyRoomsMove (t: Test, order: Order): Promise<void> {
 
 t.test('the slots of two busy rooms move to another master while messages flow: nothing lost or repeated', async (t) => {
   await busyRoomsMove(t, 'target-first')
+})
+
+t.test('the slot of a readiness probe channel moves: the probe follows it to the new master and the node is ready again', async (t) => {
+  const cluster = await RedisCluster.start(t)
+  const masters = await cluster.masters()
+  const [masterA] = masters as [ClusterNode]
+  const node = await NodeProcess.start(t, { ...CLUSTER_ENV, REDIS_CLUSTER_NODES: masterA.address, NODE_ID: 'a' })
+  await waitFor(async () => await readiness(node.url) === 200, 'node ready', READY_TIMEOUT_MS, 50)
+  // Candidate 0 is always one of the node's probe channels (the first candidate of the master serving it).
+  const channel = probeChannel('a', 0)
+  const slot = keySlot(channel)
+  const owner = await ownerOf(cluster, masterA, slot)
+  const from = masters.find((master) => master.port === owner) as ClusterNode
+  const to = masters.find((master) => master !== from) as ClusterNode
+  t.equal((await cluster.command(from.port, 'PUBSUB', 'SHARDNUMSUB', channel) as [string, number])[1], 1, 'the node listens to it on its master')
+  await moveSlot(cluster, masters, slot, from, to)
+  const movedAt = Date.now()
+  // Ready again once the probe channels follow the new slot map: then five samples in a row over half a second.
+  await waitFor(async () => {
+    for (let i = 0; i < 5; i++) {
+      if (await readiness(node.url) !== 200) return false
+      await sleep(100)
+    }
+    return true
+  }, 'the node ready again after the move', READY_TIMEOUT_MS, 50)
+  t.ok(Date.now() - movedAt < READY_TIMEOUT_MS, `ready again ${Date.now() - movedAt} ms after the move`)
+  t.equal((await cluster.command(from.port, 'PUBSUB', 'SHARDNUMSUB', channel) as [string, number])[1], 0, 'not subscribed on the old master any more')
 })
 
 t.test('the old master hears of the move first: the nodes still end up subscribed on the new one, and repair', async (t) => {
