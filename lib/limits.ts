@@ -68,6 +68,31 @@ export const REDIS_COMMAND_TIMEOUT_MS = 2000
 export const REDIS_WAIT_TIMEOUT_MS = REDIS_COMMAND_TIMEOUT_MS / 2
 
 /**
+ * A Redis Cluster slot being moved (`redis-cli --cluster reshard`) answers
+ * commands on the room's keys with TRYAGAIN while the keys are split between
+ * the two masters (the publish script always is: its channel is a key that
+ * never exists) and ASK once they moved. ioredis retries: TRYAGAIN after
+ * this wait, ASK at once on the new master, MOVED once the move is done…
+ */
+export const REDIS_CLUSTER_TRYAGAIN_DELAY_MS = 50
+
+/**
+ * …at most this many times per command (under a second of TRYAGAIN, within
+ * REDIS_COMMAND_TIMEOUT_MS, which bounds every command including its
+ * retries). Then a publish gets `unavailable` (never run: every answer was a
+ * redirection), or `timeout` if the command timed out first.
+ */
+export const REDIS_CLUSTER_MAX_REDIRECTIONS = 16
+
+/**
+ * The subscriber of a Redis Cluster asks for the slot map this often, so a
+ * slot moved to another master is subscribed there soon even when the
+ * refresh that Redis's dropping of the slot's subscribers triggers asked a
+ * node that had not heard of the move yet (its gap is then repaired).
+ */
+export const REDIS_CLUSTER_SLOTS_REFRESH_MS = 1000
+
+/**
  * At start, each check of the configured Redis (a server, a Cluster seed, a
  * Sentinel) and the first connection get this long before the process exits
  * with a clear line: long enough for a Redis across a data centre, short

@@ -215,6 +215,10 @@ export class RedisBroker implements Broker, EphemeralChannel {
       return new BrokerUnavailableError(`Redis could not store the message (${reason}); nothing was published, try again`)
     }
     if (reason === NOT_WRITTEN) return new BrokerUnavailableError(`Redis could not store the message (${reason}); nothing was published, try again`)
+    // A Redis Cluster slot mid-move kept redirecting it (REDIS_CLUSTER_MAX_REDIRECTIONS): no attempt ran.
+    if (REDIRECTED_EVERY_TIME.test(reason)) {
+      return new BrokerUnavailableError('the room is being moved to another Redis master and Redis did not store the message in time; nothing was published, try again')
+    }
     this.reportUnexpected(error, 'storing a message')
     return new BrokerTimeoutError(
       `Redis did not answer in time (${reason}); the message may or may not have been published, and if it was, it arrives like any other`)
@@ -350,6 +354,14 @@ const PUBLISH_SCRIPT_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex
 
 /** ioredis's refusal of a command it did not write (no offline queue). */
 const NOT_WRITTEN = "Stream isn't writeable and enableOfflineQueue options is false"
+
+/**
+ * ioredis gave up after REDIS_CLUSTER_MAX_REDIRECTIONS and the last answer
+ * was a redirection (TRYAGAIN, ASK, MOVED, CLUSTERDOWN), so no attempt ran:
+ * each earlier one ended in a redirection too (a timeout would have ended
+ * the command instead).
+ */
+const REDIRECTED_EVERY_TIME = /^Too many Cluster redirections\. Last error: ReplyError: (TRYAGAIN|ASK|MOVED|CLUSTERDOWN) /
 
 /** Runs `retry` after REDIS_RETRY_MS, without keeping the process alive. */
 function retryLater (retry: () => void): () => void {

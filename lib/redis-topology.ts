@@ -5,7 +5,10 @@
 // gets its clients here, so a topology is one choice made in one place.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Config } from './config.js'
-import { REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS } from './limits.js'
+import {
+  REDIS_CLUSTER_MAX_REDIRECTIONS, REDIS_CLUSTER_TRYAGAIN_DELAY_MS,
+  REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_RECONNECT_MAX_MS, REDIS_RECONNECT_MIN_MS
+} from './limits.js'
 
 export interface HostPort {
   host: string
@@ -112,6 +115,9 @@ export function createRedisClient (topology: RedisTopology, name: string, role: 
         lazyConnect: true,
         enableOfflineQueue: false,
         clusterRetryStrategy: reconnectDelay,
+        // A slot being moved: TRYAGAIN and ASK retried, a bounded number of times (see limits.ts).
+        retryDelayOnTryAgain: REDIS_CLUSTER_TRYAGAIN_DELAY_MS,
+        maxRedirections: REDIS_CLUSTER_MAX_REDIRECTIONS,
         // Only the subscriber subscribes: one sharded subscriber connection per master, resubscribed by ioredis per slot.
         shardedSubscribers: role === 'subscriber',
         redisOptions: {

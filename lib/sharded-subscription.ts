@@ -8,9 +8,17 @@
 // again — in chunks of RESUBSCRIBE_CHUNK on one server, by ioredis itself per
 // slot on a Cluster — and the owner is told once every one is in effect, so
 // it can repair what was published meanwhile.
+//
+// A slot moved to another master (resharding) is the same on a Cluster: the
+// old master unsubscribes the slot's channels, ioredis refreshes its slot map
+// and, finding it changed, subscribes every slot on its owner and says
+// `subscribersReady`. That refresh may ask a node that has not heard of the
+// move yet and find nothing changed, so the map is also re-read every
+// REDIS_CLUSTER_SLOTS_REFRESH_MS (not ioredis's `slotsRefreshInterval`: its
+// timer re-arms itself after a quit that meets a refresh in flight).
 import { Cluster } from 'ioredis'
 import { keySlot } from './key-slot.js'
-import { RESUBSCRIBE_CHUNK } from './limits.js'
+import { REDIS_CLUSTER_SLOTS_REFRESH_MS, RESUBSCRIBE_CHUNK } from './limits.js'
 import type { RedisClient } from './redis-topology.js'
 
 export interface ShardedSubscriptionHandlers {
@@ -36,6 +44,7 @@ export class ShardedSubscription {
   private subscribedOnce = false
   private readonly cluster: Cluster | undefined
   private awaitingReady = false
+  private refreshTimer: NodeJS.Timeout | undefined
 
   constructor (readonly client: RedisClient) {
     this.cluster = client instanceof Cluster ? client : undefined
@@ -47,10 +56,18 @@ export class ShardedSubscription {
     this.client.on('smessage', (channel: string, payload: string) => this.handlers?.message(channel, payload))
     // A Cluster has subscribed every slot's channels again on its own when it says `subscribersReady`.
     this.client.on(this.cluster ? 'subscribersReady' : 'ready', () => this.onReturn())
+    const cluster = this.cluster
+    if (cluster) {
+      this.refreshTimer = setInterval(() => {
+        if (cluster.status === 'ready') cluster.refreshSlotsCache()
+      }, REDIS_CLUSTER_SLOTS_REFRESH_MS)
+      this.refreshTimer.unref()
+    }
   }
 
   stop (): void {
     this.handlers = undefined
+    clearInterval(this.refreshTimer)
   }
 
   get size (): number {
