@@ -58,3 +58,48 @@ export class NodeProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal)
   }
 }
+
+/** How long a run that must end by itself (a process refusing to start) may take. */
+const EXIT_TIMEOUT_MS = 30_000
+
+export interface FinishedRun {
+  code: number | null
+  /** What the process wrote to stderr (where it explains a refusal to start). */
+  stderr: string
+  /** stdout and stderr together, in the order they arrived. */
+  output: string
+}
+
+/**
+ * Runs server.ts until it exits: a process that must refuse to start, or,
+ * with `stopWhenLive`, one that must start (it answers /health/live and is
+ * then sent SIGTERM). A run still going after EXIT_TIMEOUT_MS is killed and
+ * fails. Logs are off unless `env` sets LOG_LEVEL; PORT is a free one unless given.
+ */
+export async function runUntilExit (env: Record<string, string>, { stopWhenLive = false } = {}): Promise<FinishedRun> {
+  const port = env.PORT ?? String(await freePort())
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...env, PORT: port },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); output += chunk.toString() })
+  const exited = new Promise<FinishedRun>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`the server did not exit within ${EXIT_TIMEOUT_MS} ms:\n${output}`))
+    }, EXIT_TIMEOUT_MS)
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr, output }) })
+  })
+  if (stopWhenLive) {
+    while (child.exitCode === null && child.signalCode === null) {
+      const live = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(1000) }).then((response) => response.status === 200, () => false)
+      if (live) { child.kill('SIGTERM'); break }
+      await sleep(PROBE_INTERVAL_MS)
+    }
+  }
+  return await exited
+}

@@ -10,6 +10,7 @@ import { metric } from '../helpers/http.js'
 import { startServer, TEST_TOKEN } from '../helpers/server.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 import { TestClient } from '../helpers/ws-client.js'
+import { rawUpgrade } from '../helpers/ws-upgrade.js'
 
 /** Opens a WebSocket from `localAddress` (with extra headers); its status: 101, or the refusal's. */
 async function open (t: Test, wsUrl: string, localAddress: string, headers: Record<string, string> = {}): Promise<{ status: number, client?: TestClient }> {
@@ -52,11 +53,11 @@ t.test('one address beyond MAX_CONNECTIONS_PER_IP gets 429, beyond MAX_CONNECTIO
 t.test('the refusals say why in JSON', async (t) => {
   const server = await startServer(t, { MAX_CONNECTIONS_PER_IP: '1', MAX_CONNECTIONS: '2' })
   await open(t, server.wsUrl, '127.0.0.1')
-  const perAddress = await rawUpgrade(server.url, '127.0.0.1')
+  const perAddress = await rawUpgrade(server.wsUrl, { localAddress: '127.0.0.1' })
   t.equal(perAddress.status, 429)
   t.match(perAddress.body, { error: 'Too Many Requests', message: /MAX_CONNECTIONS_PER_IP/ })
   await open(t, server.wsUrl, '127.0.0.2')
-  const full = await rawUpgrade(server.url, '127.0.0.3')
+  const full = await rawUpgrade(server.wsUrl, { localAddress: '127.0.0.3' })
   t.equal(full.status, 503)
   t.match(full.body, { error: 'Service Unavailable', message: /full/ })
 })
@@ -154,24 +155,4 @@ function drip (port: number, head: string, limitMs: number): Promise<{ closedAft
 function upgradeRequest (port: number): string {
   return `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
-}
-
-/** An upgrade request by hand from `localAddress`: the refusal's status and JSON body. */
-function rawUpgrade (url: string, localAddress: string): Promise<{ status: number, body: unknown }> {
-  const port = Number(new URL(url).port)
-  return new Promise((resolve, reject) => {
-    let received = ''
-    const socket = connect({ port, host: '127.0.0.1', localAddress }, () => socket.write(upgradeRequest(port)))
-    socket.setEncoding('utf8')
-    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')))
-    socket.on('data', (chunk: string) => { received += chunk })
-    socket.on('error', reject)
-    socket.on('close', () => {
-      const status = Number(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1] ?? 0)
-      const text = received.slice(received.indexOf('\r\n\r\n') + 4)
-      let body: unknown = text
-      try { body = JSON.parse(text) } catch {}
-      resolve({ status, body })
-    })
-  })
 }

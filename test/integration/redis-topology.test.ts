@@ -1,39 +1,20 @@
 // The three Redis topologies at start: a process pointed at the wrong kind of
 // Redis, or at none, stops with one clear line (and never prints the
 // password); a node pointed at a Sentinel set works end to end.
-import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
+import t from 'tap'
 import { CLUSTER_ENV, readiness } from '../helpers/cluster.js'
 import { freePort } from '../helpers/free-port.js'
-import { NodeProcess } from '../helpers/node-process.js'
+import { NodeProcess, runUntilExit } from '../helpers/node-process.js'
 import { RedisCluster } from '../helpers/redis-cluster.js'
+import { SENTINEL_MASTER, SentinelSet } from '../helpers/redis-sentinel.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { waitFor } from '../helpers/wait.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const SECRET = 'hunter2-very-secret-password'
 
-/** Runs the server until it exits (it must, within 30 s); its exit code and what it wrote. */
-function run (env: Record<string, string>): Promise<{ code: number | null, output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'debug', HOST: '127.0.0.1', PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the server did not exit:\n${output}`)) }, 30_000)
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, output }) })
-  })
-}
+/** Runs the server until it exits, logging everything: no log line may print the password either. */
+const run = async (env: Record<string, string>) => await runUntilExit({ LOG_LEVEL: 'debug', ...env })
 
 /** The line the process ends with on stderr. */
 function cannotStart (output: string): string {
@@ -77,42 +58,16 @@ t.test('unreachable Cluster seeds or Sentinels: one line naming every address, n
   t.notOk(cluster.output.includes(SECRET) || sentinels.output.includes(SECRET), 'the password is never printed')
 })
 
-/** A minimal Sentinel set: the given master, a replica of it, and one Sentinel watching it as "chat" (quorum 1). */
-async function startSentinel (t: Test, master: RedisServer): Promise<{ sentinelPort: number, replica: RedisServer }> {
-  const replica = await RedisServer.start(t, ['--replicaof', '127.0.0.1', String(master.port)])
-  await waitFor(async () => String(await replica.command('INFO', 'replication')).includes('master_link_status:up'), 'the replica linked', 10_000, 50)
-  const dir = mkdtempSync(join(tmpdir(), 'chat-sentinel-'))
-  const sentinelPort = await freePort()
-  const config = join(dir, 'sentinel.conf')
-  writeFileSync(config, [
-    `port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dir}`,
-    `sentinel monitor chat 127.0.0.1 ${master.port} 1`, 'sentinel down-after-milliseconds chat 2000'
-  ].join('\n') + '\n')
-  const child = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' })
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const probe = new Redis(sentinelPort, '127.0.0.1', { maxRetriesPerRequest: 1 })
-  probe.on('error', () => {})
-  t.teardown(() => probe.disconnect())
-  await waitFor(async () => Array.isArray(await probe.call('SENTINEL', 'get-master-addr-by-name', 'chat').catch(() => null)), 'the Sentinel to know the master', 10_000, 50)
-  return { sentinelPort, replica }
-}
-
 t.test('Sentinel: nodes find the master through the Sentinels and work end to end; an unknown master name is named', async (t) => {
-  const master = await RedisServer.start(t)
-  const { sentinelPort } = await startSentinel(t, master)
+  const sentinels = await SentinelSet.start(t)
+  const { master } = sentinels
+  const sentinelPort = Number(sentinels.addresses.split(',')[0]?.split(':')[1])
 
   const unknown = await run({ REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_MASTER: 'nope' })
   t.equal(unknown.code, 1)
   t.equal(cannotStart(unknown.output), `cannot start: REDIS_SENTINEL_MASTER: the Sentinel at 127.0.0.1:${sentinelPort} knows no master named "nope"`)
 
-  const env = { ...CLUSTER_ENV, REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_MASTER: 'chat' }
+  const env = { ...CLUSTER_ENV, REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_MASTER: SENTINEL_MASTER }
   const a = await NodeProcess.start(t, { ...env, NODE_ID: 'a' })
   const b = await NodeProcess.start(t, { ...env, NODE_ID: 'b' })
   await waitFor(async () => await readiness(a.url) === 200 && await readiness(b.url) === 200, 'both nodes ready', 10_000, 50)

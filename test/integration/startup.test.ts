@@ -1,30 +1,12 @@
 // The process refuses to start on bad configuration or an unreachable Redis,
 // saying exactly what is wrong (one line per bad variable).
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { freePort } from '../helpers/free-port.js'
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-function run (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...env },
-      stdio: ['ignore', 'ignore', 'pipe']
-    })
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('the server did not exit')) }, 20_000)
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }) })
-  })
-}
+import { runUntilExit } from '../helpers/node-process.js'
 
 t.test('invalid configuration: exit 1, one line per bad variable', async (t) => {
-  const { code, stderr } = await run({ PORT: 'abc', HISTORY_SIZE: '-1', REDIS_URL: 'http://x', BROADCAST_TOKEN: 'short', LOG_LEVEL: 'loud' })
+  const { code, stderr } = await runUntilExit({ PORT: 'abc', HISTORY_SIZE: '-1', REDIS_URL: 'http://x', BROADCAST_TOKEN: 'short', LOG_LEVEL: 'loud' })
   t.equal(code, 1)
   const lines = stderr.trim().split('\n')
   t.equal(lines.length, 5, 'one line for each of the five bad variables')
@@ -36,7 +18,7 @@ t.test('invalid configuration: exit 1, one line per bad variable', async (t) => 
 
 t.test('REDIS_URL unreachable at start: exit 1 with a clear message', async (t) => {
   const port = await freePort()
-  const { code, stderr } = await run({ REDIS_URL: `redis://:secret@127.0.0.1:${port}`, PORT: String(await freePort()) })
+  const { code, stderr } = await runUntilExit({ REDIS_URL: `redis://:secret@127.0.0.1:${port}`, PORT: String(await freePort()) })
   t.equal(code, 1)
   t.match(stderr, /cannot connect to Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/, 'names the URL with the password hidden')
   t.match(stderr, /ECONNREFUSED/, 'says why')
@@ -48,6 +30,6 @@ t.test('PORT already taken: exit 1 instead of running without a listener', async
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => taken.close())
   const port = (taken.address() as AddressInfo).port
-  const { code } = await run({ PORT: String(port) })
+  const { code } = await runUntilExit({ PORT: String(port) })
   t.equal(code, 1)
 })

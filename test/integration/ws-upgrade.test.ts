@@ -1,53 +1,11 @@
 // The upgrade request (PROTOCOL §1): methods, plain GETs, display names and
 // the origin check, over real sockets, and the welcome frame that follows.
-import { randomBytes } from 'node:crypto'
-import http from 'node:http'
 import t from 'tap'
 import { metric } from '../helpers/http.js'
 import { waitFor } from '../helpers/wait.js'
 import { startServer } from '../helpers/server.js'
 import { TestClient } from '../helpers/ws-client.js'
-
-/**
- * Sends a WebSocket upgrade request by hand: resolves with 101 once upgraded
- * (and hangs up), or with the refusal's status and JSON body.
- */
-function upgrade (wsUrl: string, headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number, body?: unknown, headers?: http.IncomingHttpHeaders }> {
-  const url = new URL(wsUrl)
-  return new Promise((resolve, reject) => {
-    const request = http.get({
-      host: url.hostname,
-      port: url.port,
-      path: url.pathname + url.search,
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        ...headers
-      },
-      agent: false,
-      timeout: 5000,
-      ...(localAddress === undefined ? {} : { localAddress })
-    })
-    request.on('upgrade', (response, socket) => {
-      socket.destroy()
-      resolve({ status: response.statusCode ?? 0 })
-    })
-    request.on('response', (response) => {
-      let text = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => { text += chunk })
-      response.on('end', () => {
-        let body: unknown = text
-        try { body = JSON.parse(text) } catch {}
-        resolve({ status: response.statusCode ?? 0, body, headers: response.headers })
-      })
-    })
-    request.on('timeout', () => request.destroy(new Error('upgrade request timed out')))
-    request.on('error', reject)
-  })
-}
+import { rawUpgrade } from '../helpers/ws-upgrade.js'
 
 t.test('other methods get 405, a plain GET gets 426', async (t) => {
   const server = await startServer(t)
@@ -98,7 +56,7 @@ t.test('display names', async (t) => {
     ['?name=a%0Ab', 'a newline']
   ]
   for (const [query, what] of refused) {
-    const { status, body, headers } = await upgrade(`${server.wsUrl}${query}`)
+    const { status, body, headers } = await rawUpgrade(`${server.wsUrl}${query}`)
     t.equal(status, 400, `${what}: 400`)
     t.equal(headers?.['x-content-type-options'], 'nosniff', `${what}: the refusal carries nosniff`)
     t.match(body, { field: 'name', message: String }, `${what}: the answer names the field`)
@@ -108,11 +66,11 @@ t.test('display names', async (t) => {
 
 t.test('origin check', async (t) => {
   const server = await startServer(t, { ALLOWED_ORIGINS: 'https://chat.example.com' })
-  const status = async (headers: Record<string, string> = {}) => (await upgrade(server.wsUrl, headers)).status
+  const status = async (headers: Record<string, string> = {}) => (await rawUpgrade(server.wsUrl, { headers })).status
   t.equal(await status(), 101, 'no Origin (not a browser): accepted')
   t.equal(await status({ origin: server.url }), 101, "the request's own host: accepted")
   t.equal(await status({ origin: 'https://chat.example.com' }), 101, 'listed in ALLOWED_ORIGINS: accepted')
-  const refused = await upgrade(server.wsUrl, { origin: 'https://evil.example.com' })
+  const refused = await rawUpgrade(server.wsUrl, { headers: { origin: 'https://evil.example.com' } })
   t.equal(refused.status, 403, 'another origin: 403')
   t.match(refused.body, { message: /origin/ }, 'the answer says why')
   t.equal(await status({ origin: 'https://chat.example.com:8443' }), 403, 'a listed host on another port: 403')
@@ -134,7 +92,7 @@ t.test('origin check', async (t) => {
 
 t.test('origin check: scheme, host and port, from X-Forwarded-Proto/-Host only when TRUST_PROXY trusts the peer (issue 10, finding 10)', async (t) => {
   const trusted = await startServer(t, { TRUST_PROXY: '127.0.0.1' })
-  const status = async (wsUrl: string, headers: Record<string, string>, localAddress?: string) => (await upgrade(wsUrl, headers, localAddress)).status
+  const status = async (wsUrl: string, headers: Record<string, string>, localAddress?: string) => (await rawUpgrade(wsUrl, { headers, localAddress })).status
   const own = new URL(trusted.url)
   t.equal(await status(trusted.wsUrl, { origin: trusted.url }), 101, 'the request\'s own origin')
   t.equal(await status(trusted.wsUrl, { origin: `https://${own.host}` }), 403, 'an https page may not open ws on the http origin of the same host and port')

@@ -2,18 +2,9 @@
 // problems reported one line each beside the variables', its defaults taken
 // from HISTORY_SIZE and HISTORY_ON_JOIN.
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../lib/config.js'
+import { loadConfig } from '../../lib/config.js'
 import { policyFile } from '../helpers/policies.js'
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  throw new Error('expected a ConfigError')
-}
+import { configProblems } from '../helpers/config-problems.js'
 
 t.test('unset: every room follows the default policy, as before', async (t) => {
   const config = loadConfig({})
@@ -26,14 +17,14 @@ t.test('a good file: Config.namespacesFile holds its policies, bounded by HISTOR
   const path = policyFile({ namespaces: { s: { join: 'granted', historySize: 30 } } })
   const config = loadConfig({ NAMESPACES_FILE: path, HISTORY_SIZE: '40', HISTORY_ON_JOIN: '35' })
   t.match(config.namespacesFile.namespaces.get('s'), { join: 'granted', historySize: 30, historyOnJoin: 30 })
-  t.same(problemsOf({ NAMESPACES_FILE: path, HISTORY_SIZE: '20', HISTORY_ON_JOIN: '5' }),
+  t.same(configProblems({ NAMESPACES_FILE: path, HISTORY_SIZE: '20', HISTORY_ON_JOIN: '5' }),
     ['NAMESPACES_FILE: namespaces.s.historySize: expected a whole number from 0 to 20 (HISTORY_SIZE)'],
     'the same file against a smaller HISTORY_SIZE')
 })
 
 t.test('a bad file: one line per problem, as written, no "got" suffix', async (t) => {
   const path = policyFile({ default: { send: 'all' }, namespaces: { s: { joinn: 'anyone' } } })
-  t.same(problemsOf({ NAMESPACES_FILE: path }).sort(), [
+  t.same(configProblems({ NAMESPACES_FILE: path }).sort(), [
     'NAMESPACES_FILE: default.send: expected one of members, granted, none',
     'NAMESPACES_FILE: namespaces.s.joinn: unknown field'
   ])

@@ -1,19 +1,10 @@
 // Unit tests of lib/config.ts: the contract's defaults (PROTOCOL §6) and one
 // line per bad variable, naming it.
 import t from 'tap'
-import { ConfigError, EnvSchema, loadConfig } from '../../lib/config.js'
+import { EnvSchema, loadConfig } from '../../lib/config.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 /** The problems loadConfig reports for `env`; fails the test if it accepts it. */
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  throw new Error(`configuration was accepted: ${JSON.stringify(env)}`)
-}
-
 t.test('defaults are those of PROTOCOL §6', async (t) => {
   const config = loadConfig({})
   t.match(config, {
@@ -123,21 +114,21 @@ t.test('each bad variable gives one line naming it', async (t) => {
     ['LOG_LEVEL', 'INFO']
   ]
   for (const [name, value] of cases) {
-    const problems = problemsOf({ [name]: value })
+    const problems = configProblems({ [name]: value })
     t.equal(problems.length, 1, `${name}=${value}: one line`)
     t.match(problems[0], new RegExp(`^${name}: expected `), `${name}=${value}: the line names the variable and what was expected`)
   }
 })
 
 t.test('the error names the expectation, and its message holds every line', async (t) => {
-  const problems = problemsOf({ PORT: '70000' })
+  const problems = configProblems({ PORT: '70000' })
   t.match(problems[0], /whole number from 0 to 65535/)
   t.match(problems[0], /70000/, 'the bad value is shown')
   t.throws(() => loadConfig({ PORT: 'x', HISTORY_SIZE: 'y' }), { name: 'ConfigError', message: /^invalid configuration:\nPORT: .*\nHISTORY_SIZE: /m })
 })
 
 t.test('several bad variables give several lines, one each', async (t) => {
-  const problems = problemsOf({
+  const problems = configProblems({
     PORT: 'abc',
     REDIS_URL: 'http://x',
     BROADCAST_TOKEN: 'short',
@@ -149,36 +140,36 @@ t.test('several bad variables give several lines, one each', async (t) => {
 })
 
 t.test('HISTORY_ON_JOIN may not exceed HISTORY_SIZE', async (t) => {
-  const problems = problemsOf({ HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
+  const problems = configProblems({ HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
   t.equal(problems.length, 1)
   t.match(problems[0], /^HISTORY_ON_JOIN: expected at most HISTORY_SIZE \(10\)/)
   t.equal(loadConfig({ HISTORY_SIZE: '10', HISTORY_ON_JOIN: '10' }).historyOnJoin, 10, 'equal is fine')
-  t.equal(problemsOf({ HISTORY_SIZE: '20' }).length, 1, 'the default HISTORY_ON_JOIN (50) is checked against a small HISTORY_SIZE too')
+  t.equal(configProblems({ HISTORY_SIZE: '20' }).length, 1, 'the default HISTORY_ON_JOIN (50) is checked against a small HISTORY_SIZE too')
 
-  t.same(problemsOf({ HISTORY_SIZE: '0' }).map((line) => line.split(':')[0]), ['HISTORY_SIZE'],
+  t.same(configProblems({ HISTORY_SIZE: '0' }).map((line) => line.split(':')[0]), ['HISTORY_SIZE'],
     'a HISTORY_SIZE that is itself invalid does not also blame the unset HISTORY_ON_JOIN')
 
-  const together = problemsOf({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
+  const together = configProblems({ PORT: 'x', HISTORY_SIZE: '10', HISTORY_ON_JOIN: '11' })
   t.same(together.map((line) => line.split(':')[0]).sort(), ['HISTORY_ON_JOIN', 'PORT'], 'reported alongside other bad variables')
 })
 
 t.test('MAX_DATA_BYTES: from {} (2 bytes) up; a smaller MAX_PAYLOAD_BYTES still starts', async (t) => {
   t.equal(loadConfig({ MAX_DATA_BYTES: '2' }).maxDataBytes, 2)
-  t.match(problemsOf({ MAX_DATA_BYTES: String(16 * 1024 * 1024 + 1) }), [/^MAX_DATA_BYTES: expected /])
+  t.match(configProblems({ MAX_DATA_BYTES: String(16 * 1024 * 1024 + 1) }), [/^MAX_DATA_BYTES: expected /])
   // An existing deployment with small frames keeps working: its frames bound the data first.
   t.match(loadConfig({ MAX_PAYLOAD_BYTES: '1024' }), { maxPayloadBytes: 1024, maxDataBytes: 8192 })
 })
 
 t.test('a bad BROADCAST_TOKEN is named but its value is not printed', async (t) => {
   const secret = 'my-secret-tok'
-  const [line] = problemsOf({ BROADCAST_TOKEN: secret })
+  const [line] = configProblems({ BROADCAST_TOKEN: secret })
   t.match(line, /^BROADCAST_TOKEN: expected at least 16 characters/)
   t.notMatch(line, secret, 'the secret does not end up in the logs')
   t.match(line, '13 characters', 'its length is shown instead')
 })
 
 t.test('a bad REDIS_URL does not print its password', async (t) => {
-  const [line] = problemsOf({ REDIS_URL: 'http://user:hunter2@redis.internal:6379' })
+  const [line] = configProblems({ REDIS_URL: 'http://user:hunter2@redis.internal:6379' })
   t.match(line, /^REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/)
   t.notMatch(line, 'hunter2')
   t.match(line, 'redis.internal:6379', 'the rest of the URL is shown')
@@ -199,32 +190,32 @@ t.test('LOG_LEVEL is one of pino\'s levels, info by default', async (t) => {
   for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
     t.equal(loadConfig({ LOG_LEVEL: level }).logLevel, level)
   }
-  t.match(problemsOf({ LOG_LEVEL: 'verbose' })[0], /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)$/)
+  t.match(configProblems({ LOG_LEVEL: 'verbose' })[0], /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)$/)
 })
 
 t.test('TRUST_PROXY is a list of addresses and CIDR ranges', async (t) => {
   t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1, fd00::/8' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'])
   for (const bad of ['proxy.example.com', '10.0.0.0/33', '::1/129', '10.0.0.1/8/1', '10.0.0.0/x']) {
-    t.match(problemsOf({ TRUST_PROXY: bad }), [new RegExp(`^TRUST_PROXY: expected comma-separated IP addresses or CIDR ranges.*"${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`)], bad)
+    t.match(configProblems({ TRUST_PROXY: bad }), [new RegExp(`^TRUST_PROXY: expected comma-separated IP addresses or CIDR ranges.*"${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`)], bad)
   }
 })
 
 t.test('INTERNAL_PORT is unset by default, else a port', async (t) => {
   t.equal(loadConfig({ INTERNAL_PORT: '9100' }).internalPort, 9100)
-  t.match(problemsOf({ INTERNAL_PORT: '0' }), [/^INTERNAL_PORT: expected a whole number from 1 to 65535/])
+  t.match(configProblems({ INTERNAL_PORT: '0' }), [/^INTERNAL_PORT: expected a whole number from 1 to 65535/])
 })
 
 t.test('REDIS_WAIT_REPLICAS: a count of replicas, only with a Redis', async (t) => {
   t.equal(loadConfig({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '2' }).redisWaitReplicas, 2)
   t.equal(loadConfig({ REDIS_WAIT_REPLICAS: '0' }).redisWaitReplicas, 0, '0 needs no Redis')
-  t.same(problemsOf({ REDIS_WAIT_REPLICAS: '1' }), [
+  t.same(configProblems({ REDIS_WAIT_REPLICAS: '1' }), [
     'REDIS_WAIT_REPLICAS: expected 0 unless REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (a single node has no replicas) (got "1")'
   ])
   t.equal(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
   t.equal(loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_MASTER: 'chat', REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas, 1)
-  t.same(problemsOf({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '101' }), [
+  t.same(configProblems({ REDIS_URL: 'redis://localhost:6379', REDIS_WAIT_REPLICAS: '101' }), [
     'REDIS_WAIT_REPLICAS: expected a whole number from 0 to 100 (got "101")'
   ])
-  t.same(problemsOf({ REDIS_URL: 'http://x', REDIS_WAIT_REPLICAS: '1' }).map((line) => line.split(':')[0]), ['REDIS_URL'],
+  t.same(configProblems({ REDIS_URL: 'http://x', REDIS_WAIT_REPLICAS: '1' }).map((line) => line.split(':')[0]), ['REDIS_URL'],
     'a bad REDIS_URL is reported for itself only')
 })

@@ -4,7 +4,7 @@
 // Redis Cluster repairing after its subscriber connections are dropped.
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { ConfigError, loadConfig } from '../../lib/config.js'
+import { loadConfig } from '../../lib/config.js'
 import { keySlot } from '../../lib/key-slot.js'
 import { RedisBroker } from '../../lib/redis-broker.js'
 import { roomKeys } from '../../lib/redis-scripts.js'
@@ -13,20 +13,11 @@ import {
 } from '../../lib/redis-topology.js'
 import { ShardedSubscription } from '../../lib/sharded-subscription.js'
 import { SubscriptionLiveness } from '../../lib/subscription-liveness.js'
+import { configProblems } from '../helpers/config-problems.js'
 import { freePort } from '../helpers/free-port.js'
 import { RedisCluster } from '../helpers/redis-cluster.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { sleep, waitFor } from '../helpers/wait.js'
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  throw new Error(`configuration was accepted: ${JSON.stringify(env)}`)
-}
 
 t.test('the configuration names one topology', async (t) => {
   t.equal(redisTopology(loadConfig({})), undefined, 'none: a single node in memory')
@@ -37,10 +28,10 @@ t.test('the configuration names one topology', async (t) => {
   t.same(redisTopology(loadConfig({ REDIS_SENTINELS: 's-0:26379', REDIS_SENTINEL_MASTER: 'chat' })), {
     kind: 'sentinel', sentinels: [{ host: 's-0', port: 26379 }], master: 'chat', password: undefined, tls: false
   })
-  t.same(problemsOf({ REDIS_CLUSTER_NODES: 'r-0:70000' }), ['REDIS_CLUSTER_NODES: expected comma-separated host:port addresses like redis-0.internal:6379, got "r-0:70000" (got "r-0:70000")'])
-  t.same(problemsOf({ REDIS_SENTINEL_MASTER: 'chat' }), ['REDIS_SENTINEL_MASTER: expected unset unless REDIS_SENTINELS is set (got "chat")'])
-  t.same(problemsOf({ REDIS_TLS: 'true' }), ['REDIS_TLS: expected false unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (use a rediss:// REDIS_URL) (got "true")'])
-  t.same(problemsOf({ REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'r:1', REDIS_PASSWORD: 'secret-password' }), [
+  t.same(configProblems({ REDIS_CLUSTER_NODES: 'r-0:70000' }), ['REDIS_CLUSTER_NODES: expected comma-separated host:port addresses like redis-0.internal:6379, got "r-0:70000" (got "r-0:70000")'])
+  t.same(configProblems({ REDIS_SENTINEL_MASTER: 'chat' }), ['REDIS_SENTINEL_MASTER: expected unset unless REDIS_SENTINELS is set (got "chat")'])
+  t.same(configProblems({ REDIS_TLS: 'true' }), ['REDIS_TLS: expected false unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (use a rediss:// REDIS_URL) (got "true")'])
+  t.same(configProblems({ REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'r:1', REDIS_PASSWORD: 'secret-password' }), [
     'REDIS_CLUSTER_NODES: expected at most one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES, got REDIS_URL and REDIS_CLUSTER_NODES (got "r:1")'
   ], 'the password goes with the cluster: only the double choice is wrong')
 })

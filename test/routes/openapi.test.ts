@@ -3,8 +3,6 @@
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
-import { request as httpRequest } from 'node:http'
-import { randomBytes } from 'node:crypto'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import app from '../../app.js'
@@ -13,6 +11,7 @@ import { BROADCAST_BODY_LIMIT_BYTES } from '../../lib/limits.js'
 import { buildOpenApiDocument } from '../../lib/openapi.js'
 import { AUTH, buildTestApp, injectClient } from '../helpers/inject.js'
 import { startServer, testConfig } from '../helpers/server.js'
+import { rawUpgrade } from '../helpers/ws-upgrade.js'
 
 type Document = ReturnType<typeof buildOpenApiDocument>
 
@@ -65,36 +64,10 @@ function conformance (document: Document) {
   }
 }
 
-/**
- * A WebSocket upgrade over a real socket, for the answers given before it
- * (injectWS hides their bodies): the refusal, or 101 when it was accepted.
- */
-function upgrade (url: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url + path, {
-      // A fresh socket each time: the server closes one that asked to upgrade.
-      agent: false,
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        ...headers
-      }
-    })
-    request.on('upgrade', (response, socket) => {
-      socket.destroy()
-      resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: '' })
-    })
-    request.on('response', (response) => {
-      let body = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => { body += chunk })
-      response.on('end', () => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body }))
-    })
-    request.on('error', reject)
-    request.end()
-  })
+/** A WebSocket upgrade over a real socket, for the answers given before it (injectWS hides their bodies). */
+async function upgrade (url: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const { status, headers: answered, text } = await rawUpgrade(url + path, { headers })
+  return { statusCode: status, headers: answered, body: text }
 }
 
 const document = buildOpenApiDocument({ maxTextLength: testConfig().maxTextLength, maxDataBytes: testConfig().maxDataBytes })

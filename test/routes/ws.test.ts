@@ -1,10 +1,10 @@
 // Route tests of routes/ws.ts: the upgrade checks (method, upgrade headers,
 // name, origin) and the WebSocket session over injectWS and a real socket.
-import http from 'node:http'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
 import { AUTH, buildTestApp, injectClient, upgradeStatus } from '../helpers/inject.js'
 import { TestClient } from '../helpers/ws-client.js'
+import { rawUpgrade } from '../helpers/ws-upgrade.js'
 
 t.test('other methods on /ws get 405 with Allow: GET', async (t) => {
   const app = await buildTestApp(t)
@@ -102,20 +102,11 @@ t.test('names that impersonate are refused with 400 (issue 10, finding 7)', asyn
 
 t.test('refusals carry a JSON body naming the problem', async (t) => {
   const server = await startServer(t, { ALLOWED_ORIGINS: '' })
-  const refusal = (path: string, headers: Record<string, string> = {}) => new Promise<{ status: number, body: Record<string, unknown> }>((resolve, reject) => {
-    const request = http.get(`${server.url}${path}`, {
-      agent: false,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers }
-    }, (response) => {
-      let text = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => { text += chunk })
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }))
-    })
-    request.on('upgrade', () => reject(new Error('the upgrade was accepted')))
-    request.on('error', reject)
-    request.setTimeout(5000, () => request.destroy(new Error('no answer within 5 s')))
-  })
+  const refusal = async (path: string, headers: Record<string, string> = {}) => {
+    const answer = await rawUpgrade(`${server.url}${path}`, { headers })
+    t.not(answer.status, 101, `${path}: the upgrade is refused`)
+    return answer
+  }
   const name = await refusal(`/ws?name=${'x'.repeat(40)}`)
   t.equal(name.status, 400)
   t.match(name.body, { error: 'Bad Request', field: 'name', message: /1-32 characters/ })
